@@ -1,0 +1,37 @@
+#pragma once
+// The durable store for transaction records. `submit` hands a record to the writer; the
+// completion runs on the writer thread after the commit that holds the record (or after a
+// failure), and only then may the terminal be told its record is stored.
+
+#include <cstdint>
+#include <functional>
+
+#include "gateway/core/records.h"
+
+namespace yktgw {
+
+enum class StoreOutcome : std::uint8_t { stored, duplicate, failed };
+
+struct StoreStats {
+  std::uint64_t stored = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t queued = 0;  // waiting for the writer now
+  bool operator==(const StoreStats&) const = default;
+};
+
+class RecordStore {
+ public:
+  using Completion = std::function<void(StoreOutcome)>;
+
+  virtual ~RecordStore() = default;
+  // False when the writer's queue is full or the store is closing: the record was not taken
+  // and the completion will not run.
+  virtual bool submit(TxnRecord record, Completion done) = 0;
+  // Blocks until everything submitted so far is committed and its completion has run.
+  virtual void flush() = 0;
+  virtual StoreStats stats() const = 0;
+};
+
+}  // namespace yktgw

@@ -1,0 +1,90 @@
+#pragma once
+// Terminal protocol v1 (docs/terminal-protocol.md): topic layout and the JSON codec.
+// Parsing happens once, here; everything behind it works on the value types of core/records.h.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/core/reason.h"
+#include "gateway/core/records.h"
+
+namespace yktgw::protocol {
+
+inline constexpr int kVersion = 1;
+
+enum class TopicKind : std::uint8_t { auth_req, txn, status };
+
+struct ParsedTopic {
+  TopicKind kind = TopicKind::auth_req;
+  TopicAddress address;
+  bool operator==(const ParsedTopic&) const = default;
+};
+
+// "ykt/v1/{site}/{terminal}/auth/req" | ".../txn" | ".../status"; nullopt for anything else.
+std::optional<ParsedTopic> parse_topic(std::string_view topic);
+
+std::string auth_request_topic(const TopicAddress& a);  // ykt/v1/{site}/{terminal}/auth/req
+std::string auth_response_topic(const TopicAddress& a);  // .../auth/resp
+std::string txn_topic(const TopicAddress& a);            // .../txn
+std::string txn_ack_topic(const TopicAddress& a);        // .../txn/ack
+std::string status_topic(const TopicAddress& a);         // .../status
+std::string subscription_filter(std::string_view site, TopicKind kind);  // ykt/v1/{site}/+/...
+
+// Site and terminal ids: 1..64 of [A-Za-z0-9_.-]. Never '+', '#', '/'.
+bool is_valid_id(std::string_view id);
+
+// A refused message. `req_id`/`txn_id` are filled in when the payload got far enough to read
+// them, so the error reply can be matched by the terminal.
+struct ParseError {
+  Reason reason = Reason::malformed_json;
+  std::string detail;  // e.g. "field 'amount_fen' must be an integer"
+  std::string req_id;
+  std::string txn_id;
+  std::string terminal;  // payload terminal, when readable
+  bool operator==(const ParseError&) const = default;
+};
+
+template <typename T>
+struct Parsed {
+  std::optional<T> value;
+  ParseError error;  // meaningful when !value
+  bool ok() const { return value.has_value(); }
+};
+
+// The txn message as it arrives: still carries the full credential.
+struct TxnMessage {
+  std::string txn_id;
+  std::string req_id;
+  std::string terminal;
+  std::string scenario;
+  UtcMillis ts_ms = 0;
+  Credential credential;
+  Fen amount_fen = 0;
+  TxnResult result = TxnResult::approved;
+  std::string reason;
+  bool operator==(const TxnMessage&) const = default;
+};
+
+Parsed<AuthRequest> parse_auth_request(std::string_view payload);
+Parsed<TxnMessage> parse_txn(std::string_view payload);
+Parsed<TerminalStatus> parse_status(std::string_view payload);
+
+// Replies from the gateway.
+std::string serialize(const AuthResponse& r);
+std::string serialize(const TxnAck& a);
+// A decline for a request that could not be parsed; `error.req_id` is echoed when known.
+std::string serialize_auth_error(const ParseError& error);
+// A rejection for a txn that could not be parsed; `error.txn_id` is echoed when known.
+std::string serialize_txn_error(const ParseError& error);
+
+// Messages from terminals; used by the simulator and the tests.
+std::string serialize(const AuthRequest& r);
+std::string serialize(const TxnMessage& t);
+std::string serialize(const TerminalStatus& s);
+
+// Replies as a terminal reads them; used by the simulator and the tests.
+Parsed<AuthResponse> parse_auth_response(std::string_view payload);
+Parsed<TxnAck> parse_txn_ack(std::string_view payload);
+
+}  // namespace yktgw::protocol
