@@ -12,6 +12,9 @@
 namespace yktgw::protocol {
 
 inline constexpr int kVersion = 1;
+// Payloads nesting objects/arrays deeper than this are refused as malformed_json before the
+// JSON parser builds anything (v1 messages nest 2 levels).
+inline constexpr int kMaxNestingDepth = 16;
 
 enum class TopicKind : std::uint8_t { auth_req, txn, status };
 
@@ -66,11 +69,16 @@ struct TxnMessage {
   bool operator==(const TxnMessage&) const = default;
 };
 
+// Parsers never throw, whatever the bytes. Checks run in a fixed order (JSON, object, "v", then the
+// fields in the order of the spec) and the first problem is reported. Unknown fields are ignored
+// so that later minor revisions can add fields; JSON null counts as an absent field. The payload
+// terminal is not compared with the topic here: the caller does that (terminal_mismatch).
 Parsed<AuthRequest> parse_auth_request(std::string_view payload);
 Parsed<TxnMessage> parse_txn(std::string_view payload);
 Parsed<TerminalStatus> parse_status(std::string_view payload);
 
-// Replies from the gateway.
+// Replies from the gateway: compact UTF-8 JSON (invalid UTF-8 in a value becomes U+FFFD). Every
+// serializer returns an empty string only if memory ran out; publish nothing then.
 std::string serialize(const AuthResponse& r);
 std::string serialize(const TxnAck& a);
 // A decline for a request that could not be parsed; `error.req_id` is echoed when known.

@@ -1,0 +1,156 @@
+// yktgw: the township gateway of the resident-services one-card programme.
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "gateway/app/gateway_app.h"
+#include "gateway/cardlist/card_list_store.h"
+#include "gateway/config/config.h"
+#include "gateway/core/version.h"
+#include "gateway/crypto/card_tokenizer.h"
+
+namespace {
+
+using yktgw::Config;
+
+int fail(const std::string& message, int code = 1) {
+  std::fprintf(stderr, "yktgw: %s\n", message.c_str());
+  return code;
+}
+
+yktgw::Result<Config> load(const std::string& path, const std::vector<std::string>& sets) {
+  if (path.empty()) return yktgw::make_error("usage", "--config FILE is required");
+  return yktgw::load_config(path, sets);
+}
+
+int run_gateway(const std::string& path, const std::vector<std::string>& sets) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+
+  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto app = yktgw::GatewayApp::start(*cfg);
+  if (!app) return fail(app.error().message, 2);
+
+  for (;;) {
+    timespec timeout{1, 0};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGHUP) {
+      auto next = load(path, sets);
+      if (!next) {
+        std::fprintf(stderr, "yktgw: reload refused, keeping the running config: %s\n",
+                     next.error().message.c_str());
+      } else {
+        (*app)->reload(*next);
+      }
+    }
+    (*app)->tick();
+  }
+  (*app)->shutdown();
+  return 0;
+}
+
+int check_config(const std::string& path, const std::vector<std::string>& sets) {
+  auto cfg = yktgw::load_config(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  std::printf("%s: ok (gateway %s, site %s)\n", path.c_str(), cfg->gateway.id.c_str(),
+              cfg->gateway.site.c_str());
+  return 0;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int cardlist_import(const std::string& path, const std::vector<std::string>& sets,
+                    const std::string& csv) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  auto tok = yktgw::CardTokenizer::from_key_file(cfg->security.hmac_key_file);
+  if (!tok) return fail(tok.error().message);
+  if (auto r = yktgw::make_dirs(cfg->gateway.data_dir); !r) return fail(r.error().message);
+  auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db");
+  if (!db) return fail(db.error().message);
+  auto st = db->import_csv(csv, *tok, now_ms());
+  if (!st) return fail(st.error().message);
+  for (const auto& e : st->first_errors) std::fprintf(stderr, "yktgw: %s\n", e.c_str());
+  std::printf("imported rows=%llu upserted=%llu rejected=%llu version=%lld\n",
+              static_cast<unsigned long long>(st->rows),
+              static_cast<unsigned long long>(st->upserted),
+              static_cast<unsigned long long>(st->rejected), static_cast<long long>(st->version));
+  std::printf("a running gateway picks the new list up on SIGHUP (systemctl reload yktgw)\n");
+  return st->rejected == 0 ? 0 : 1;
+}
+
+int cardlist_stats(const std::string& path, const std::vector<std::string>& sets) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db");
+  if (!db) return fail(db.error().message);
+  auto st = db->stats();
+  if (!st) return fail(st.error().message);
+  std::printf("{\"version\":%lld,\"total\":%llu,\"active\":%llu,\"lost\":%llu,\"frozen\":%llu,"
+              "\"cancelled\":%llu}\n",
+              static_cast<long long>(st->version), static_cast<unsigned long long>(st->total),
+              static_cast<unsigned long long>(st->by_status[0]),
+              static_cast<unsigned long long>(st->by_status[1]),
+              static_cast<unsigned long long>(st->by_status[2]),
+              static_cast<unsigned long long>(st->by_status[3]));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"yktgw: township gateway of the Wulong resident-services one-card programme"};
+  app.set_version_flag("--version", std::string(yktgw::kVersion));
+  std::string config_path;
+  std::vector<std::string> sets;
+  app.add_option("-c,--config", config_path, "Configuration file (TOML)");
+  app.add_option("--set", sets, "Override a key: --set key=value (repeatable)")->take_all();
+
+  auto* run = app.add_subcommand("run", "Run the gateway (the default)");
+  run->fallthrough();
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check-config", "Check a configuration file; exit 0 or 1");
+  check->add_option("file", check_path, "Configuration file")->required();
+  check->fallthrough();
+
+  auto* cardlist = app.add_subcommand("cardlist", "Card list maintenance");
+  cardlist->require_subcommand(1);
+  cardlist->fallthrough();
+  std::string csv;
+  auto* import = cardlist->add_subcommand("import", "Import a CSV (card_no,status) into the list");
+  import->add_option("file", csv, "CSV file")->required();
+  import->fallthrough();
+  auto* stats = cardlist->add_subcommand("stats", "Print the list version and counts");
+  stats->fallthrough();
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*version) {
+    std::printf("yktgw %s\n", yktgw::kVersion);
+    return 0;
+  }
+  if (*check) return check_config(check_path, sets);
+  if (*import) return cardlist_import(config_path, sets, csv);
+  if (*stats) return cardlist_stats(config_path, sets);
+  return run_gateway(config_path, sets);
+}

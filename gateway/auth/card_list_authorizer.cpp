@@ -1,0 +1,59 @@
+#include "gateway/auth/card_list_authorizer.h"
+
+#include <cctype>
+
+namespace yktgw {
+
+bool is_plausible_card_number(std::string_view s) {
+  if (s.size() == 18) {
+    for (std::size_t i = 0; i < 17; ++i)
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+    return std::isdigit(static_cast<unsigned char>(s[17])) || s[17] == 'X' || s[17] == 'x';
+  }
+  if (s.size() < 8 || s.size() > 20) return false;
+  for (char c : s)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+AuthResponse CardListAuthorizer::decide(const AuthRequest& request) const {
+  AuthResponse r;
+  r.req_id = request.req_id;
+  r.mode = AuthMode::offline;  // decided from the local list, without asking the platform
+  r.amount_fen = request.amount_fen;
+  const Credential& c = request.credential;
+  switch (c.type) {
+    case CredentialType::card: {
+      if (!is_plausible_card_number(c.card_no)) {
+        r.reason = Reason::invalid_card_no;
+        break;
+      }
+      r.card_masked = mask_card_number(c.card_no);
+      auto status = list_.lookup(tokenizer_.token(c.card_no));
+      if (!status) {
+        r.reason = Reason::unknown_card;
+      } else {
+        switch (*status) {
+          case CardStatus::active: r.reason = Reason::ok; break;
+          case CardStatus::lost: r.reason = Reason::card_lost; break;
+          case CardStatus::frozen: r.reason = Reason::card_frozen; break;
+          case CardStatus::cancelled: r.reason = Reason::card_cancelled; break;
+        }
+      }
+      break;
+    }
+    case CredentialType::other:
+      // Cash and other means need no card check; they are recorded for the statistics.
+      r.reason = Reason::ok;
+      break;
+    case CredentialType::ecard_qr:
+    case CredentialType::ykm_qr:
+      r.reason = Reason::credential_not_supported;
+      break;
+  }
+  r.decision = r.reason == Reason::ok ? Decision::approve : Decision::decline;
+  if (r.decision == Decision::decline) r.amount_fen = 0;
+  return r;
+}
+
+}  // namespace yktgw

@@ -1,0 +1,292 @@
+#include "gateway/ingest/dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include "gateway/protocol/terminal_protocol.h"
+
+namespace yktgw {
+
+struct Dispatcher::Counters {
+  using C = std::atomic<std::uint64_t>;
+  C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_stored{0},
+      txn_duplicate{0}, txn_rejected{0}, txn_store_failed{0}, txn_store_busy{0},
+      status_messages{0}, dropped_queue_full{0}, dropped_stopping{0}, unroutable{0},
+      publish_failed{0}, bad_response_topic{0};
+  std::array<C, kReasonCount> auth_by_reason{};
+  std::array<C, kReasonCount> refused_by_reason{};
+
+  static void inc(C& c) { c.fetch_add(1, std::memory_order_relaxed); }
+};
+
+namespace {
+
+std::uint64_t load(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+
+std::size_t idx(Reason r) { return static_cast<std::size_t>(r); }
+
+}  // namespace
+
+Dispatcher::Dispatcher(Deps deps, DispatcherOptions options)
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      counters_(std::make_unique<Counters>()),
+      warn_limit_(std::chrono::milliseconds(options_.warn_interval_ms)) {}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::start() {
+  std::lock_guard lock(mu_);
+  stopping_ = false;
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void Dispatcher::on_message(InboundMessage&& msg) {
+  Counters::inc(counters_->received);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      Counters::inc(counters_->dropped_stopping);
+      return;
+    }
+    if (queue_.size() >= static_cast<std::size_t>(options_.queue_capacity)) {
+      // Dropping is safe for the protocol: an auth request times out at the terminal and a
+      // txn record is resent because it was never acked.
+      Counters::inc(counters_->dropped_queue_full);
+      return;
+    }
+    queue_.push_back(std::move(msg));
+  }
+  cv_.notify_one();
+}
+
+void Dispatcher::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+}
+
+void Dispatcher::worker_loop() {
+  for (;;) {
+    InboundMessage msg;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping and drained
+      msg = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    handle(msg);
+  }
+}
+
+void Dispatcher::handle(InboundMessage& msg) {
+  auto topic = protocol::parse_topic(msg.topic);
+  if (!topic || topic->address.site != options_.site) {
+    Counters::inc(counters_->unroutable);
+    return;
+  }
+  switch (topic->kind) {
+    case protocol::TopicKind::auth_req: handle_auth(msg, topic->address); break;
+    case protocol::TopicKind::txn: handle_txn(msg, topic->address); break;
+    case protocol::TopicKind::status: handle_status(msg, topic->address); break;
+  }
+}
+
+void Dispatcher::warn_refused(Reason reason, const TopicAddress& from, const std::string& detail) {
+  Counters::inc(counters_->refused_by_reason[idx(reason)]);
+  std::uint64_t suppressed = 0;
+  if (deps_.log &&
+      warn_limit_.allow(std::string(reason_code(reason)), deps_.clock.steady(), suppressed)) {
+    deps_.log->warn("message refused reason={} terminal={} detail=\"{}\" suppressed={}",
+                    reason_code(reason), from.terminal, detail, suppressed);
+  }
+}
+
+void Dispatcher::reply(const InboundMessage& request, const TopicAddress& from,
+                       std::string default_topic, std::string payload) {
+  OutboundMessage out;
+  out.payload = std::move(payload);
+  out.topic = std::move(default_topic);
+  if (!request.response_topic.empty()) {
+    // A terminal may only direct replies under its own prefix; anything else would let it
+    // make the gateway publish as someone else.
+    const std::string prefix = "ykt/v1/" + from.site + "/" + from.terminal + "/";
+    const auto& rt = request.response_topic;
+    if (rt.size() <= 256 && rt.size() > prefix.size() && rt.compare(0, prefix.size(), prefix) == 0 &&
+        rt.find_first_of("+#") == std::string::npos) {
+      out.topic = rt;
+      out.correlation_data = request.correlation_data;
+      out.has_correlation = request.has_correlation;
+    } else {
+      Counters::inc(counters_->bad_response_topic);
+      std::uint64_t suppressed = 0;
+      if (deps_.log && warn_limit_.allow("bad_response_topic", deps_.clock.steady(), suppressed)) {
+        deps_.log->warn("response topic outside the terminal's prefix terminal={} suppressed={}",
+                        from.terminal, suppressed);
+      }
+    }
+  }
+  if (deps_.link.publish(std::move(out)) != PublishStatus::ok) {
+    Counters::inc(counters_->publish_failed);
+  }
+}
+
+void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
+  Counters::inc(counters_->auth_requests);
+  const UtcMillis now = deps_.clock.wall_ms();
+  auto refuse = [&](protocol::ParseError err) {
+    Counters::inc(counters_->declined);
+    Counters::inc(counters_->auth_by_reason[idx(err.reason)]);
+    terminals_.on_message(from.terminal, now, /*refused=*/true);
+    warn_refused(err.reason, from, err.detail);
+    reply(msg, from, protocol::auth_response_topic(from), protocol::serialize_auth_error(err));
+  };
+  if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
+    refuse({Reason::payload_too_large,
+            "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
+                std::to_string(options_.max_payload_bytes),
+            {}, {}, {}});
+    return;
+  }
+  auto parsed = protocol::parse_auth_request(msg.payload);
+  if (!parsed.ok()) {
+    refuse(std::move(parsed.error));
+    return;
+  }
+  AuthRequest& req = *parsed.value;
+  if (req.terminal != from.terminal) {
+    refuse({Reason::terminal_mismatch,
+            "payload terminal '" + req.terminal + "' differs from topic terminal", req.req_id,
+            {}, req.terminal});
+    return;
+  }
+  terminals_.on_message(from.terminal, now, /*refused=*/false);
+  AuthResponse resp = deps_.authorizer.decide(req);
+  // The full card number has served its purpose; don't keep it around longer than needed.
+  req.credential.card_no.assign(req.credential.card_no.size(), '\0');
+  Counters::inc(resp.decision == Decision::approve ? counters_->approved : counters_->declined);
+  Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
+  reply(msg, from, protocol::auth_response_topic(from), protocol::serialize(resp));
+}
+
+void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
+  Counters::inc(counters_->txn_received);
+  const UtcMillis now = deps_.clock.wall_ms();
+  auto refuse = [&](protocol::ParseError err) {
+    Counters::inc(counters_->txn_rejected);
+    terminals_.on_message(from.terminal, now, /*refused=*/true);
+    warn_refused(err.reason, from, err.detail);
+    reply(msg, from, protocol::txn_ack_topic(from), protocol::serialize_txn_error(err));
+  };
+  if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
+    refuse({Reason::payload_too_large,
+            "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
+                std::to_string(options_.max_payload_bytes),
+            {}, {}, {}});
+    return;
+  }
+  auto parsed = protocol::parse_txn(msg.payload);
+  if (!parsed.ok()) {
+    refuse(std::move(parsed.error));
+    return;
+  }
+  protocol::TxnMessage& t = *parsed.value;
+  if (t.terminal != from.terminal) {
+    refuse({Reason::terminal_mismatch,
+            "payload terminal '" + t.terminal + "' differs from topic terminal", t.req_id,
+            t.txn_id, t.terminal});
+    return;
+  }
+  terminals_.on_message(from.terminal, now, /*refused=*/false);
+
+  TxnRecord rec;
+  rec.txn_id = t.txn_id;
+  rec.req_id = std::move(t.req_id);
+  rec.site = from.site;
+  rec.terminal = from.terminal;
+  rec.scenario = std::move(t.scenario);
+  rec.ts_ms = t.ts_ms;
+  rec.received_ms = now;
+  rec.card.type = t.credential.type;
+  if (t.credential.type == CredentialType::card && !t.credential.card_no.empty()) {
+    rec.card.token = deps_.tokenizer.token(t.credential.card_no);
+    rec.card.masked = mask_card_number(t.credential.card_no);
+    t.credential.card_no.assign(t.credential.card_no.size(), '\0');
+  }
+  rec.card.method = std::move(t.credential.method);
+  rec.amount_fen = t.amount_fen;
+  rec.result = t.result;
+  rec.reason = std::move(t.reason);
+
+  // The completion runs on the writer thread after the commit: only then is the ack sent.
+  InboundMessage request_meta;
+  request_meta.response_topic = msg.response_topic;
+  request_meta.correlation_data = msg.correlation_data;
+  request_meta.has_correlation = msg.has_correlation;
+  bool taken = deps_.store.submit(
+      std::move(rec), [this, from, txn_id = t.txn_id, meta = std::move(request_meta)](StoreOutcome o) {
+        if (o == StoreOutcome::failed) {
+          Counters::inc(counters_->txn_store_failed);
+          return;  // no ack: the terminal keeps the record and resends it
+        }
+        TxnAck ack;
+        ack.txn_id = txn_id;
+        ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
+        Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored : counters_->txn_duplicate);
+        reply(meta, from, protocol::txn_ack_topic(from), protocol::serialize(ack));
+      });
+  if (!taken) Counters::inc(counters_->txn_store_busy);
+}
+
+void Dispatcher::handle_status(InboundMessage& msg, const TopicAddress& from) {
+  Counters::inc(counters_->status_messages);
+  if (msg.payload.empty()) return;  // a cleared retained message
+  const UtcMillis now = deps_.clock.wall_ms();
+  if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
+    warn_refused(Reason::payload_too_large, from, "status payload too large");
+    return;
+  }
+  auto parsed = protocol::parse_status(msg.payload);
+  if (!parsed.ok()) {
+    warn_refused(parsed.error.reason, from, parsed.error.detail);
+    return;
+  }
+  if (parsed.value->terminal != from.terminal) {
+    warn_refused(Reason::terminal_mismatch, from, "status for another terminal");
+    return;
+  }
+  terminals_.on_status(*parsed.value, now);
+}
+
+IngestStats Dispatcher::stats() const {
+  const Counters& c = *counters_;
+  IngestStats s;
+  s.received = load(c.received);
+  s.auth_requests = load(c.auth_requests);
+  s.approved = load(c.approved);
+  s.declined = load(c.declined);
+  s.txn_received = load(c.txn_received);
+  s.txn_stored = load(c.txn_stored);
+  s.txn_duplicate = load(c.txn_duplicate);
+  s.txn_rejected = load(c.txn_rejected);
+  s.txn_store_failed = load(c.txn_store_failed);
+  s.txn_store_busy = load(c.txn_store_busy);
+  s.status_messages = load(c.status_messages);
+  s.dropped_queue_full = load(c.dropped_queue_full);
+  s.dropped_stopping = load(c.dropped_stopping);
+  s.unroutable = load(c.unroutable);
+  s.publish_failed = load(c.publish_failed);
+  s.bad_response_topic = load(c.bad_response_topic);
+  for (std::size_t i = 0; i < kReasonCount; ++i) {
+    s.auth_by_reason[i] = load(c.auth_by_reason[i]);
+    s.refused_by_reason[i] = load(c.refused_by_reason[i]);
+  }
+  return s;
+}
+
+}  // namespace yktgw

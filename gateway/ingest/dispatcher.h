@@ -1,0 +1,115 @@
+#pragma once
+// Takes terminal messages off the transport's thread, parses them once, and answers: auth
+// requests get a decision, txn records go to the store and are acked after their commit,
+// status messages update the terminal registry. Anything malformed is refused with a reason
+// code, counted, logged at a limited rate, and never stops the others.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/core/reason.h"
+#include "gateway/crypto/card_tokenizer.h"
+#include "gateway/ingest/rate_limited_log.h"
+#include "gateway/ingest/terminal_registry.h"
+#include "gateway/interfaces/authorizer.h"
+#include "gateway/interfaces/clock.h"
+#include "gateway/interfaces/record_store.h"
+#include "gateway/interfaces/terminal_link.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace yktgw {
+
+struct DispatcherOptions {
+  std::string site;
+  int workers = 2;
+  int queue_capacity = 65536;
+  int max_payload_bytes = 16384;
+  int warn_interval_ms = 10000;
+};
+
+struct IngestStats {
+  std::uint64_t received = 0;
+  std::uint64_t auth_requests = 0;
+  std::uint64_t approved = 0;
+  std::uint64_t declined = 0;
+  std::uint64_t txn_received = 0;
+  std::uint64_t txn_stored = 0;
+  std::uint64_t txn_duplicate = 0;
+  std::uint64_t txn_rejected = 0;
+  std::uint64_t txn_store_failed = 0;
+  std::uint64_t txn_store_busy = 0;
+  std::uint64_t status_messages = 0;
+  std::uint64_t dropped_queue_full = 0;
+  std::uint64_t dropped_stopping = 0;
+  std::uint64_t unroutable = 0;         // topic outside our layout or site
+  std::uint64_t publish_failed = 0;     // replies Paho would not take (backpressure, offline)
+  std::uint64_t bad_response_topic = 0; // v5 response topics outside the terminal's prefix
+  std::array<std::uint64_t, kReasonCount> auth_by_reason{};  // decisions and refusals
+  std::array<std::uint64_t, kReasonCount> refused_by_reason{};  // bad input, all kinds
+};
+
+class Dispatcher {
+ public:
+  struct Deps {
+    TerminalLink& link;
+    RecordStore& store;
+    const Authorizer& authorizer;
+    const CardTokenizer& tokenizer;
+    const Clock& clock;
+    std::shared_ptr<spdlog::logger> log;
+  };
+
+  Dispatcher(Deps deps, DispatcherOptions options);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void start();
+  // The transport's handler: hands the message to a worker, never blocks.
+  void on_message(InboundMessage&& msg);
+  // Refuses new messages, finishes the queued ones, joins the workers.
+  void stop();
+
+  void set_warn_interval(std::chrono::milliseconds interval) { warn_limit_.set_interval(interval); }
+  IngestStats stats() const;
+  const TerminalRegistry& terminals() const { return terminals_; }
+
+ private:
+  struct Counters;
+  void worker_loop();
+  void handle(InboundMessage& msg);
+  void handle_auth(InboundMessage& msg, const TopicAddress& from);
+  void handle_txn(InboundMessage& msg, const TopicAddress& from);
+  void handle_status(InboundMessage& msg, const TopicAddress& from);
+  // Publishes a reply to the v5 response topic when the request named an acceptable one,
+  // else to `default_topic`.
+  void reply(const InboundMessage& request, const TopicAddress& from, std::string default_topic,
+             std::string payload);
+  void warn_refused(Reason reason, const TopicAddress& from, const std::string& detail);
+
+  Deps deps_;
+  const DispatcherOptions options_;
+  std::unique_ptr<Counters> counters_;
+  TerminalRegistry terminals_;
+  RateLimiter warn_limit_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<InboundMessage> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace yktgw

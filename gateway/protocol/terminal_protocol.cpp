@@ -1,0 +1,736 @@
+#include "gateway/protocol/terminal_protocol.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+// Everything here runs on untrusted input from terminals (and, in the simulator, from the
+// gateway): no function may throw or crash, whatever the bytes. nlohmann is used only in its
+// non-throwing forms (parse with allow_exceptions=false, find, type checks before get, dump with
+// error_handler_t::replace); the catch blocks at the public entry points are a safety net for a
+// missed type check or exhausted memory, not control flow. A serializer that fails returns an
+// empty string: publishing nothing is safe, because terminals resend until they get a reply.
+
+namespace yktgw::protocol {
+namespace {
+
+using Json = nlohmann::json;
+// Outgoing messages keep the key order of docs/terminal-protocol.md, so captured traffic reads
+// the same as the spec.
+using OrderedJson = nlohmann::ordered_json;
+
+constexpr std::string_view kTopicRoot = "ykt/v1/";
+
+constexpr std::size_t kMaxIdLen = 64;        // req_id, txn_id, site, terminal
+constexpr std::size_t kMaxCodeLen = 32;      // scenario, credential.method
+constexpr std::size_t kMaxCardNoLen = 32;
+constexpr std::size_t kMaxMacLen = 128;      // hex digits
+constexpr std::size_t kMaxQrLen = 4096;      // bytes
+constexpr std::size_t kMaxTxnReasonLen = 64;
+constexpr std::size_t kMaxKindLen = 32;
+constexpr std::size_t kMaxFirmwareLen = 64;
+constexpr Fen kMaxAmountFen = 1'000'000'000;  // 10 million yuan: far above any single tap
+
+// ---------------------------------------------------------------------------------------------
+// Character classes. `char` may be signed, so bytes >= 0x80 are negative and fail every test.
+
+bool is_alnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_printable_ascii(char c) { return c >= 0x20 && c <= 0x7e; }
+bool is_id_char(char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; }
+bool is_txn_id_char(char c) { return is_id_char(c) || c == ':'; }
+bool is_code_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+bool is_hex_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+template <typename Pred>
+bool chars_ok(std::string_view s, std::size_t min_len, std::size_t max_len, Pred ok) {
+  if (s.size() < min_len || s.size() > max_len) return false;
+  for (char c : s) {
+    if (!ok(c)) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing prologue.
+
+// nlohmann's DOM parser has no depth limit of its own: 16 KiB of '[' would build a deep tree only
+// to be refused. Counting brackets outside strings first is cheap and bounds the work. Input
+// that is not JSON at all is left for the parser to refuse.
+bool nesting_exceeds(std::string_view s, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '{':
+      case '[':
+        if (++depth > max_depth) return true;
+        break;
+      case '}':
+      case ']':
+        // A stray closer makes the payload invalid anyway; the parser stops there.
+        if (--depth < 0) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+// Finds where a payload stops being JSON, for the error detail. Runs only after a failed parse,
+// so the success path parses once. Only the position is reported: nlohmann's message quotes the
+// last token, which could be part of a card number.
+struct ErrorLocator {
+  std::size_t position = 0;
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(Json::number_integer_t) { return true; }
+  bool number_unsigned(Json::number_unsigned_t) { return true; }
+  bool number_float(Json::number_float_t, const Json::string_t&) { return true; }
+  bool string(Json::string_t&) { return true; }
+  bool binary(Json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return true; }
+  bool key(Json::string_t&) { return true; }
+  bool end_object() { return true; }
+  bool start_array(std::size_t) { return true; }
+  bool end_array() { return true; }
+  bool parse_error(std::size_t pos, const std::string&, const Json::exception&) {
+    position = pos;
+    return false;
+  }
+};
+
+void set_error(ParseError& err, Reason reason, std::string detail) {
+  err.reason = reason;
+  err.detail = std::move(detail);
+}
+
+// Ids are copied into the error before anything is validated, so a refusal can still be matched
+// by the terminal that sent it, even when the id itself is what is wrong.
+void fill_ids(const Json& obj, ParseError& err) {
+  auto grab = [&obj](std::string_view name, std::string& out) {
+    auto it = obj.find(name);
+    if (it != obj.end() && it->is_string()) out = it->get_ref<const std::string&>();
+  };
+  grab("req_id", err.req_id);
+  grab("txn_id", err.txn_id);
+  grab("terminal", err.terminal);
+}
+
+// Reads fields of one JSON object and turns every problem into a ParseError. Each accessor
+// returns false after recording the error; the first problem found wins. JSON null counts as
+// absent, because many serializers emit null for unset optional fields.
+class FieldReader {
+ public:
+  FieldReader(const Json& obj, std::string_view prefix, ParseError& err)
+      : obj_(obj), prefix_(prefix), err_(err) {}
+
+  bool string(std::string_view name, bool required, std::string& out) {
+    const Json* j = find(name);
+    if (j == nullptr) return !required || missing(name);
+    if (!j->is_string()) return wrong_type(name, "a string");
+    out = j->get_ref<const std::string&>();
+    return true;
+  }
+
+  // Integers must fit int64. JSON floats (1.0, 1e3) and booleans are not integers: money and
+  // times are exact, and a float here means the terminal computed something it should not have.
+  bool integer(std::string_view name, bool required, std::int64_t& out) {
+    const Json* j = find(name);
+    if (j == nullptr) return !required || missing(name);
+    if (!j->is_number_integer()) return wrong_type(name, "an integer");
+    if (j->is_number_unsigned()) {
+      auto u = j->get<Json::number_unsigned_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return wrong_type(name, "an integer");
+      }
+      out = static_cast<std::int64_t>(u);
+    } else {
+      out = j->get<Json::number_integer_t>();
+    }
+    return true;
+  }
+
+  // Required object; nullptr after recording the error.
+  const Json* object(std::string_view name) {
+    const Json* j = find(name);
+    if (j == nullptr) {
+      missing(name);
+      return nullptr;
+    }
+    if (!j->is_object()) {
+      wrong_type(name, "an object");
+      return nullptr;
+    }
+    return j;
+  }
+
+  bool invalid(std::string_view name, std::string_view rule) {
+    set_error(err_, Reason::invalid_value, "field '" + path(name) + "' " + std::string(rule));
+    return false;
+  }
+
+ private:
+  const Json* find(std::string_view name) const {
+    auto it = obj_.find(name);
+    if (it == obj_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  std::string path(std::string_view name) const { return prefix_ + std::string(name); }
+  bool missing(std::string_view name) {
+    set_error(err_, Reason::missing_field, "missing field '" + path(name) + "'");
+    return false;
+  }
+  bool wrong_type(std::string_view name, std::string_view what) {
+    set_error(err_, Reason::wrong_type, "field '" + path(name) + "' must be " + std::string(what));
+    return false;
+  }
+
+  const Json& obj_;
+  std::string prefix_;
+  ParseError& err_;
+};
+
+// JSON, an object, ids for the error, then the version: the order the spec promises.
+bool open_message(std::string_view payload, Json& obj, ParseError& err) {
+  if (nesting_exceeds(payload, kMaxNestingDepth)) {
+    set_error(err, Reason::malformed_json,
+              "payload nests deeper than " + std::to_string(kMaxNestingDepth) + " levels");
+    return false;
+  }
+  obj = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  if (obj.is_discarded()) {
+    ErrorLocator locator;
+    Json::sax_parse(payload.begin(), payload.end(), &locator);
+    set_error(err, Reason::malformed_json,
+              "payload is not valid JSON (error near byte " + std::to_string(locator.position) +
+                  ")");
+    return false;
+  }
+  if (!obj.is_object()) {
+    set_error(err, Reason::malformed_json, "payload must be a JSON object");
+    return false;
+  }
+  fill_ids(obj, err);
+  FieldReader r(obj, "", err);
+  std::int64_t v = 0;
+  if (!r.integer("v", true, v)) return false;
+  if (v != kVersion) {
+    set_error(err, Reason::unsupported_version,
+              "protocol version " + std::to_string(v) + " is not supported (expected 1)");
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared fields.
+
+bool read_req_id(FieldReader& r, bool required, std::string& out) {
+  if (!r.string("req_id", required, out)) return false;
+  // In a txn the req_id may be empty: an offline tap has no auth/req before it.
+  if (!required && out.empty()) return true;
+  if (!chars_ok(out, 1, kMaxIdLen, is_printable_ascii)) {
+    return r.invalid("req_id", "must be 1..64 printable ASCII characters");
+  }
+  return true;
+}
+
+bool read_terminal(FieldReader& r, std::string& out) {
+  if (!r.string("terminal", true, out)) return false;
+  if (!is_valid_id(out)) return r.invalid("terminal", "must be 1..64 characters of [A-Za-z0-9_.-]");
+  return true;
+}
+
+bool read_scenario(FieldReader& r, std::string& out) {
+  if (!r.string("scenario", true, out)) return false;
+  if (!chars_ok(out, 1, kMaxCodeLen, is_code_char)) {
+    return r.invalid("scenario", "must be 1..32 characters of [a-z0-9_]");
+  }
+  return true;
+}
+
+bool read_ts(FieldReader& r, bool required, UtcMillis& out) {
+  if (!r.integer("ts", required, out)) return false;
+  if (out < 0) return r.invalid("ts", "must be UTC milliseconds >= 0");
+  return true;
+}
+
+bool read_amount(FieldReader& r, bool required, Fen& out) {
+  if (!r.integer("amount_fen", required, out)) return false;
+  if (out < 0 || out > kMaxAmountFen) return r.invalid("amount_fen", "must be 0..1000000000 fen");
+  return true;
+}
+
+bool read_credential(const Json& msg, ParseError& err, Credential& out) {
+  FieldReader top(msg, "", err);
+  const Json* c = top.object("credential");
+  if (c == nullptr) return false;
+  FieldReader r(*c, "credential.", err);
+  std::string type;
+  if (!r.string("type", true, type)) return false;
+  auto t = credential_type_from(type);
+  if (!t) return r.invalid("type", "must be one of card, ecard_qr, ykm_qr, other");
+  out = Credential{};
+  out.type = *t;
+  // Fields that belong to another type are ignored, like any unknown field.
+  switch (*t) {
+    case CredentialType::card:
+      if (!r.string("card_no", true, out.card_no)) return false;
+      // Only the shape is checked here; digits and check digit are the decision path's job,
+      // which answers invalid_card_no.
+      if (!chars_ok(out.card_no, 1, kMaxCardNoLen, is_printable_ascii)) {
+        return r.invalid("card_no", "must be 1..32 printable ASCII characters");
+      }
+      if (!r.string("mac", false, out.mac)) return false;
+      // Empty means "no MAC", for terminals that always send the key.
+      if (!chars_ok(out.mac, 0, kMaxMacLen, is_hex_char) || out.mac.size() % 2 != 0) {
+        return r.invalid("mac", "must be an even number of hex digits, at most 128");
+      }
+      break;
+    case CredentialType::ecard_qr:
+    case CredentialType::ykm_qr:
+      if (!r.string("qr", true, out.qr)) return false;
+      if (out.qr.empty() || out.qr.size() > kMaxQrLen) {
+        return r.invalid("qr", "must be 1..4096 bytes");
+      }
+      break;
+    case CredentialType::other:
+      if (!r.string("method", true, out.method)) return false;
+      if (!chars_ok(out.method, 1, kMaxCodeLen, is_code_char)) {
+        return r.invalid("method", "must be 1..32 characters of [a-z0-9_]");
+      }
+      break;
+  }
+  return true;
+}
+
+// Reads a reason code as the gateway sends it (terminal side).
+bool read_reason_code(FieldReader& r, bool required, Reason& out) {
+  std::string code;
+  if (!r.string("reason", required, code)) return false;
+  if (code.empty() && !required) return true;
+  auto reason = reason_from_code(code);
+  if (!reason) return r.invalid("reason", "is not a known reason code");
+  out = *reason;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serializing.
+
+std::string dump(const OrderedJson& j) {
+  // Compact, UTF-8 as is; invalid UTF-8 in a value becomes U+FFFD instead of an exception.
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, OrderedJson::error_handler_t::replace);
+}
+
+OrderedJson credential_json(const Credential& c) {
+  OrderedJson j;
+  j["type"] = std::string(to_string(c.type));
+  switch (c.type) {
+    case CredentialType::card:
+      j["card_no"] = c.card_no;
+      if (!c.mac.empty()) j["mac"] = c.mac;
+      break;
+    case CredentialType::ecard_qr:
+    case CredentialType::ykm_qr:
+      j["qr"] = c.qr;
+      break;
+    case CredentialType::other:
+      j["method"] = c.method;
+      break;
+  }
+  return j;
+}
+
+void put_reason(OrderedJson& j, Reason reason) {
+  const ReasonText& t = reason_text(reason);
+  j["reason"] = std::string(t.code);
+  j["message_zh"] = std::string(t.zh);
+  j["message_en"] = std::string(t.en);
+}
+
+OrderedJson auth_response_json(const AuthResponse& r) {
+  OrderedJson j;
+  j["v"] = kVersion;
+  j["req_id"] = r.req_id;
+  j["decision"] = std::string(to_string(r.decision));
+  put_reason(j, r.reason);
+  j["mode"] = std::string(to_string(r.mode));
+  j["amount_fen"] = r.amount_fen;
+  if (!r.card_masked.empty()) j["card_masked"] = r.card_masked;
+  return j;
+}
+
+OrderedJson txn_ack_json(const TxnAck& a) {
+  OrderedJson j;
+  j["v"] = kVersion;
+  j["txn_id"] = a.txn_id;
+  j["status"] = std::string(to_string(a.status));
+  if (a.status == AckStatus::rejected) put_reason(j, a.reason);
+  return j;
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+// Topics.
+
+bool is_valid_id(std::string_view id) { return chars_ok(id, 1, kMaxIdLen, is_id_char); }
+
+std::optional<ParsedTopic> parse_topic(std::string_view topic) {
+  if (!topic.starts_with(kTopicRoot)) return std::nullopt;
+  std::string_view rest = topic.substr(kTopicRoot.size());
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view site = rest.substr(0, slash);
+  rest = rest.substr(slash + 1);
+  slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view terminal = rest.substr(0, slash);
+  std::string_view tail = rest.substr(slash + 1);
+  if (!is_valid_id(site) || !is_valid_id(terminal)) return std::nullopt;
+
+  ParsedTopic parsed;
+  if (tail == "auth/req") {
+    parsed.kind = TopicKind::auth_req;
+  } else if (tail == "txn") {
+    parsed.kind = TopicKind::txn;
+  } else if (tail == "status") {
+    parsed.kind = TopicKind::status;
+  } else {
+    return std::nullopt;
+  }
+  parsed.address = TopicAddress{std::string(site), std::string(terminal)};
+  return parsed;
+}
+
+namespace {
+std::string topic_for(const TopicAddress& a, std::string_view tail) {
+  std::string t;
+  t.reserve(kTopicRoot.size() + a.site.size() + a.terminal.size() + tail.size() + 2);
+  t.append(kTopicRoot).append(a.site).append("/").append(a.terminal).append("/").append(tail);
+  return t;
+}
+}  // namespace
+
+std::string auth_request_topic(const TopicAddress& a) { return topic_for(a, "auth/req"); }
+std::string auth_response_topic(const TopicAddress& a) { return topic_for(a, "auth/resp"); }
+std::string txn_topic(const TopicAddress& a) { return topic_for(a, "txn"); }
+std::string txn_ack_topic(const TopicAddress& a) { return topic_for(a, "txn/ack"); }
+std::string status_topic(const TopicAddress& a) { return topic_for(a, "status"); }
+
+std::string subscription_filter(std::string_view site, TopicKind kind) {
+  std::string_view tail = "auth/req";
+  if (kind == TopicKind::txn) tail = "txn";
+  if (kind == TopicKind::status) tail = "status";
+  return topic_for(TopicAddress{std::string(site), "+"}, tail);
+}
+
+// -----------------------------------------------------------------------------------------------
+// Messages from terminals.
+
+Parsed<AuthRequest> parse_auth_request(std::string_view payload) {
+  Parsed<AuthRequest> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    AuthRequest req;
+    if (!read_req_id(r, true, req.req_id)) return out;
+    if (!read_terminal(r, req.terminal)) return out;
+    if (!read_scenario(r, req.scenario)) return out;
+    if (!read_ts(r, true, req.ts_ms)) return out;
+    if (!read_credential(obj, out.error, req.credential)) return out;
+    if (!read_amount(r, false, req.amount_fen)) return out;
+    out.value = std::move(req);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+Parsed<TxnMessage> parse_txn(std::string_view payload) {
+  Parsed<TxnMessage> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    TxnMessage txn;
+    if (!r.string("txn_id", true, txn.txn_id)) return out;
+    if (!chars_ok(txn.txn_id, 1, kMaxIdLen, is_txn_id_char)) {
+      r.invalid("txn_id", "must be 1..64 characters of [A-Za-z0-9_.:-]");
+      return out;
+    }
+    if (!read_req_id(r, false, txn.req_id)) return out;
+    if (!read_terminal(r, txn.terminal)) return out;
+    if (!read_scenario(r, txn.scenario)) return out;
+    if (!read_ts(r, true, txn.ts_ms)) return out;
+    if (!read_credential(obj, out.error, txn.credential)) return out;
+    if (!read_amount(r, true, txn.amount_fen)) return out;
+    std::string result;
+    if (!r.string("result", true, result)) return out;
+    if (result == "approved") {
+      txn.result = TxnResult::approved;
+    } else if (result == "declined") {
+      txn.result = TxnResult::declined;
+    } else {
+      r.invalid("result", "must be \"approved\" or \"declined\"");
+      return out;
+    }
+    if (!r.string("reason", false, txn.reason)) return out;
+    if (!chars_ok(txn.reason, 0, kMaxTxnReasonLen, is_printable_ascii)) {
+      r.invalid("reason", "must be at most 64 printable ASCII characters");
+      return out;
+    }
+    out.value = std::move(txn);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+Parsed<TerminalStatus> parse_status(std::string_view payload) {
+  Parsed<TerminalStatus> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    TerminalStatus s;
+    if (!read_terminal(r, s.terminal)) return out;
+    std::string state;
+    if (!r.string("state", true, state)) return out;
+    if (state == "online") {
+      s.state = TerminalState::online;
+    } else if (state == "offline") {
+      s.state = TerminalState::offline;
+    } else {
+      r.invalid("state", "must be \"online\" or \"offline\"");
+      return out;
+    }
+    if (!r.string("kind", false, s.kind)) return out;
+    if (!chars_ok(s.kind, 0, kMaxKindLen, is_printable_ascii)) {
+      r.invalid("kind", "must be at most 32 printable ASCII characters");
+      return out;
+    }
+    if (!r.string("firmware", false, s.firmware)) return out;
+    if (!chars_ok(s.firmware, 0, kMaxFirmwareLen, is_printable_ascii)) {
+      r.invalid("firmware", "must be at most 64 printable ASCII characters");
+      return out;
+    }
+    if (!r.integer("cardlist_version", false, s.cardlist_version)) return out;
+    if (s.cardlist_version < 0) {
+      r.invalid("cardlist_version", "must be >= 0");
+      return out;
+    }
+    if (!read_ts(r, false, s.ts_ms)) return out;
+    out.value = std::move(s);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Replies from the gateway.
+
+std::string serialize(const AuthResponse& r) {
+  try {
+    return dump(auth_response_json(r));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize(const TxnAck& a) {
+  try {
+    return dump(txn_ack_json(a));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize_auth_error(const ParseError& error) {
+  try {
+    AuthResponse r;
+    r.req_id = error.req_id;
+    r.decision = Decision::decline;
+    r.reason = error.reason;
+    r.mode = AuthMode::offline;
+    r.amount_fen = 0;
+    OrderedJson j = auth_response_json(r);
+    j["detail"] = error.detail;
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize_txn_error(const ParseError& error) {
+  try {
+    OrderedJson j = txn_ack_json(TxnAck{error.txn_id, AckStatus::rejected, error.reason});
+    j["detail"] = error.detail;
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Messages from terminals, serialized (simulator, tests).
+
+std::string serialize(const AuthRequest& r) {
+  try {
+    OrderedJson j;
+    j["v"] = kVersion;
+    j["req_id"] = r.req_id;
+    j["terminal"] = r.terminal;
+    j["scenario"] = r.scenario;
+    j["ts"] = r.ts_ms;
+    j["credential"] = credential_json(r.credential);
+    j["amount_fen"] = r.amount_fen;
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize(const TxnMessage& t) {
+  try {
+    OrderedJson j;
+    j["v"] = kVersion;
+    j["txn_id"] = t.txn_id;
+    j["req_id"] = t.req_id;
+    j["terminal"] = t.terminal;
+    j["scenario"] = t.scenario;
+    j["ts"] = t.ts_ms;
+    j["credential"] = credential_json(t.credential);
+    j["amount_fen"] = t.amount_fen;
+    j["result"] = std::string(to_string(t.result));
+    if (!t.reason.empty()) j["reason"] = t.reason;
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize(const TerminalStatus& s) {
+  try {
+    OrderedJson j;
+    j["v"] = kVersion;
+    j["terminal"] = s.terminal;
+    j["state"] = s.state == TerminalState::online ? "online" : "offline";
+    // Optional fields are left out when unset, so a last will is the minimal
+    // {"v":1,"terminal":"…","state":"offline"}.
+    if (!s.kind.empty()) j["kind"] = s.kind;
+    if (!s.firmware.empty()) j["firmware"] = s.firmware;
+    if (s.cardlist_version != 0) j["cardlist_version"] = s.cardlist_version;
+    if (s.ts_ms != 0) j["ts"] = s.ts_ms;
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Replies as a terminal reads them.
+
+Parsed<AuthResponse> parse_auth_response(std::string_view payload) {
+  Parsed<AuthResponse> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    AuthResponse resp;
+    // May be empty: the gateway could not read the request's id.
+    if (!r.string("req_id", true, resp.req_id)) return out;
+    std::string decision;
+    if (!r.string("decision", true, decision)) return out;
+    if (decision == "approve") {
+      resp.decision = Decision::approve;
+    } else if (decision == "decline") {
+      resp.decision = Decision::decline;
+    } else {
+      r.invalid("decision", "must be \"approve\" or \"decline\"");
+      return out;
+    }
+    if (!read_reason_code(r, true, resp.reason)) return out;
+    std::string mode;
+    if (!r.string("mode", true, mode)) return out;
+    if (mode == "online") {
+      resp.mode = AuthMode::online;
+    } else if (mode == "offline") {
+      resp.mode = AuthMode::offline;
+    } else {
+      r.invalid("mode", "must be \"online\" or \"offline\"");
+      return out;
+    }
+    if (!r.integer("amount_fen", true, resp.amount_fen)) return out;
+    if (!r.string("card_masked", false, resp.card_masked)) return out;
+    out.value = std::move(resp);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
+  Parsed<TxnAck> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    TxnAck ack;
+    // May be empty: the gateway could not read the record's id.
+    if (!r.string("txn_id", true, ack.txn_id)) return out;
+    std::string status;
+    if (!r.string("status", true, status)) return out;
+    if (status == "stored") {
+      ack.status = AckStatus::stored;
+    } else if (status == "duplicate") {
+      ack.status = AckStatus::duplicate;
+    } else if (status == "rejected") {
+      ack.status = AckStatus::rejected;
+      if (!read_reason_code(r, true, ack.reason)) return out;
+    } else {
+      r.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
+      return out;
+    }
+    out.value = std::move(ack);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+}  // namespace yktgw::protocol

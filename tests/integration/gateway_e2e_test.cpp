@@ -1,0 +1,347 @@
+// End to end with real parts: Mosquitto on a free loopback port, the real yktgw binary, real
+// SQLite files, Paho clients acting as terminals.
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace yktgw::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const std::string kSite = "xiangkou";
+
+std::string topic(const std::string& terminal, const std::string& leaf) {
+  return "ykt/v1/" + kSite + "/" + terminal + "/" + leaf;
+}
+
+long long count_rows(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  long long n = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = make_temp_dir(std::string("e2e-") + info->name());
+    broker_ = std::make_unique<Broker>(dir_);
+    files_ = write_gateway_config(dir_, broker_->uri(), kSite);
+    active_ = citizen_number("50015619500101123");
+    lost_ = citizen_number("50015619600202234");
+    unknown_ = citizen_number("50015619700303345");
+    write_file(dir_ + "/cards.csv", "card_no,status\n" + active_ + ",active\n" + lost_ + ",lost\n");
+    std::string out;
+    ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", files_.config, "cardlist", "import",
+                           dir_ + "/cards.csv"},
+                          &out),
+              0)
+        << out;
+    gateway_ = std::make_unique<Gateway>(files_);
+    ASSERT_TRUE(gateway_->wait_connected(10s)) << gateway_->log();
+  }
+
+  void TearDown() override {
+    gateway_.reset();
+    broker_.reset();
+  }
+
+  // Sends one auth request and returns the parsed reply.
+  json ask(TestClient& c, const std::string& terminal, const std::string& payload,
+           const std::string& req_id) {
+    c.publish(topic(terminal, "auth/req"), payload);
+    auto r = c.wait_for(
+        [&](const Received& m) {
+          auto j = json::parse(m.payload, nullptr, false);
+          return m.topic == topic(terminal, "auth/resp") && j.is_object() &&
+                 j.value("req_id", "") == req_id;
+        },
+        5s);
+    if (!r) return json();
+    return json::parse(r->payload);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Broker> broker_;
+  GatewayFiles files_;
+  std::unique_ptr<Gateway> gateway_;
+  std::string active_, lost_, unknown_;
+};
+
+TEST_F(GatewayTest, ApprovesActiveCardsAndDeclinesOthersWithReasons) {
+  TestClient c(broker_->uri(), "ct-0001", {topic("ct-0001", "auth/resp")});
+  struct Case {
+    std::string card;
+    std::string decision;
+    std::string reason;
+  } cases[] = {{active_, "approve", "ok"},
+               {lost_, "decline", "card_lost"},
+               {unknown_, "decline", "unknown_card"},
+               {"12AB", "decline", "invalid_card_no"}};
+  int n = 0;
+  for (const auto& k : cases) {
+    const std::string req_id = "r" + std::to_string(++n);
+    json r = ask(c, "ct-0001", auth_req_json("ct-0001", req_id, k.card, 800), req_id);
+    ASSERT_TRUE(r.is_object()) << "no reply for " << k.reason;
+    EXPECT_EQ(r["v"], 1);
+    EXPECT_EQ(r["decision"], k.decision) << r.dump();
+    EXPECT_EQ(r["reason"], k.reason) << r.dump();
+    EXPECT_FALSE(r["message_zh"].get<std::string>().empty());
+    EXPECT_FALSE(r["message_en"].get<std::string>().empty());
+    EXPECT_EQ(r["mode"], "offline");
+    EXPECT_EQ(r["amount_fen"], k.decision == "approve" ? 800 : 0);
+    EXPECT_EQ(r.dump().find(k.card.size() == 18 ? k.card : "\x01"), std::string::npos)
+        << "full card number echoed";
+  }
+  json ok = ask(c, "ct-0001", auth_req_json("ct-0001", "m1", active_), "m1");
+  EXPECT_EQ(ok.value("card_masked", ""), active_.substr(0, 6) + "********" + active_.substr(14));
+}
+
+TEST_F(GatewayTest, RepliesToV5ResponseTopicWithCorrelationData) {
+  TestClient c(broker_->uri(), "ct-0002", {topic("ct-0002", "rr/#")});
+  c.publish_v5_request(topic("ct-0002", "auth/req"), auth_req_json("ct-0002", "v5-1", active_),
+                       topic("ct-0002", "rr/inbox"), std::string("\x00\x01corr", 6));
+  auto r = c.wait_for([](const Received& m) { return m.topic.ends_with("rr/inbox"); }, 5s);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->has_correlation);
+  EXPECT_EQ(r->correlation_data, std::string("\x00\x01corr", 6));
+  EXPECT_EQ(json::parse(r->payload)["decision"], "approve");
+}
+
+TEST_F(GatewayTest, ResponseTopicOutsideTheTerminalPrefixFallsBackToDefault) {
+  TestClient c(broker_->uri(), "ct-0003",
+               {topic("ct-0003", "auth/resp"), topic("ct-9999", "auth/resp")});
+  c.publish_v5_request(topic("ct-0003", "auth/req"), auth_req_json("ct-0003", "hijack", active_),
+                       topic("ct-9999", "auth/resp"), "x");
+  auto r = c.wait_for([](const Received&) { return true; }, 5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->topic, topic("ct-0003", "auth/resp"));
+}
+
+TEST_F(GatewayTest, MosquittoRrV5GetsAnAnswer) {
+  std::string out;
+  int rc = run_command({"mosquitto_rr", "-V", "5", "-h", "127.0.0.1", "-p",
+                        std::to_string(broker_->port()), "-t", topic("ct-0004", "auth/req"), "-e",
+                        topic("ct-0004", "rr/1"), "-W", "5", "-m",
+                        auth_req_json("ct-0004", "rr-1", active_)},
+                       &out);
+  ASSERT_EQ(rc, 0) << out;
+  json r = json::parse(out.substr(0, out.find('\n')), nullptr, false);
+  ASSERT_TRUE(r.is_object()) << out;
+  EXPECT_EQ(r["req_id"], "rr-1");
+  EXPECT_EQ(r["decision"], "approve");
+}
+
+TEST_F(GatewayTest, BadInputGetsAReasonAndTheGatewayKeepsServing) {
+  const std::string t = "ct-0005";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp"), topic(t, "txn/ack")});
+  struct Case {
+    std::string name;
+    std::string leaf;
+    std::string payload;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"malformed", "auth/req", "{not json", "malformed_json"},
+      {"not object", "auth/req", "[1,2,3]", "malformed_json"},
+      {"missing", "auth/req", R"({"v":1,"req_id":"x1","terminal":"ct-0005"})", "missing_field"},
+      {"wrong type", "auth/req",
+       R"({"v":1,"req_id":"x2","terminal":"ct-0005","scenario":"canteen","ts":1,"credential":{"type":"card","card_no":"1"},"amount_fen":"800"})",
+       "wrong_type"},
+      {"version", "auth/req",
+       R"({"v":2,"req_id":"x3","terminal":"ct-0005","scenario":"canteen","ts":1,"credential":{"type":"card","card_no":"1"},"amount_fen":1})",
+       "unsupported_version"},
+      {"mismatch", "auth/req", auth_req_json("ct-0666", "x4", active_), "terminal_mismatch"},
+      {"huge", "auth/req", std::string(17 * 1024, ' ') + auth_req_json(t, "x5", active_),
+       "payload_too_large"},
+      {"txn malformed", "txn", "\xff\xfe garbage", "malformed_json"},
+      {"txn mismatch", "txn", txn_json("ct-0666", "tx-1", active_), "terminal_mismatch"},
+      {"txn negative", "txn",
+       R"({"v":1,"txn_id":"tx-2","terminal":"ct-0005","scenario":"canteen","ts":1,"credential":{"type":"card","card_no":"1"},"amount_fen":-5,"result":"approved"})",
+       "invalid_value"},
+  };
+  for (const auto& k : cases) {
+    c.publish(topic(t, k.leaf), k.payload);
+    const std::string reply_topic = topic(t, k.leaf == "txn" ? "txn/ack" : "auth/resp");
+    auto r = c.wait_for([&](const Received& m) { return m.topic == reply_topic; }, 5s);
+    ASSERT_TRUE(r) << "no reply for " << k.name;
+    json j = json::parse(r->payload, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r->payload;
+    EXPECT_EQ(j["reason"], k.reason) << k.name << ": " << r->payload;
+    if (k.leaf == "txn") {
+      EXPECT_EQ(j["status"], "rejected") << k.name;
+    } else {
+      EXPECT_EQ(j["decision"], "decline") << k.name;
+    }
+  }
+  json ok = ask(c, t, auth_req_json(t, "after", active_), "after");
+  EXPECT_EQ(ok["decision"], "approve");
+  EXPECT_TRUE(gateway_->process().running());
+  EXPECT_EQ(count_rows(files_.data_dir + "/records.db", "SELECT count(*) FROM txn"), 0);
+}
+
+// Publishes `ids` as txn records from `terminal` and waits for an ack of each.
+void send_and_collect(const std::string& uri, const std::string& terminal,
+                      const std::vector<std::string>& ids, const std::string& card,
+                      std::map<std::string, std::string>& acks) {
+  TestClient c(uri, terminal, {topic(terminal, "txn/ack")});
+  for (const auto& id : ids) c.publish(topic(terminal, "txn"), txn_json(terminal, id, card));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (acks.size() < ids.size() && std::chrono::steady_clock::now() < deadline) {
+    auto r = c.wait_for([](const Received&) { return true; }, 1s);
+    if (!r) continue;
+    json j = json::parse(r->payload, nullptr, false);
+    if (j.is_object()) acks[j.value("txn_id", "")] = j.value("status", "");
+  }
+}
+
+TEST_F(GatewayTest, TenThousandRecordsFromSeveralClientsAreStoredExactlyOnce) {
+  constexpr int kClients = 4;
+  constexpr int kPerClient = 2500;
+  std::vector<std::map<std::string, std::string>> first(kClients), second(kClients);
+  std::vector<std::vector<std::string>> ids(kClients);
+  for (int c = 0; c < kClients; ++c)
+    for (int i = 0; i < kPerClient; ++i) ids[c].push_back("tx-" + std::to_string(i));
+  {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < kClients; ++c)
+      threads.emplace_back([&, c] {
+        send_and_collect(broker_->uri(), "pos-" + std::to_string(c), ids[c], active_, first[c]);
+      });
+    for (auto& th : threads) th.join();
+  }
+  // Resend half of each client's records, as a terminal does when acks were lost.
+  {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < kClients; ++c)
+      threads.emplace_back([&, c] {
+        std::vector<std::string> half(ids[c].begin(), ids[c].begin() + kPerClient / 2);
+        send_and_collect(broker_->uri(), "pos-" + std::to_string(c), half, active_, second[c]);
+      });
+    for (auto& th : threads) th.join();
+  }
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(first[c].size(), static_cast<std::size_t>(kPerClient)) << "client " << c;
+    EXPECT_TRUE(std::all_of(first[c].begin(), first[c].end(),
+                            [](const auto& kv) { return kv.second == "stored"; }));
+    ASSERT_EQ(second[c].size(), static_cast<std::size_t>(kPerClient / 2));
+    EXPECT_TRUE(std::all_of(second[c].begin(), second[c].end(),
+                            [](const auto& kv) { return kv.second == "duplicate"; }));
+  }
+  const std::string db = files_.data_dir + "/records.db";
+  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn"), kClients * kPerClient);
+  EXPECT_EQ(count_rows(db, "SELECT count(DISTINCT terminal || '/' || txn_id) FROM txn"),
+            kClients * kPerClient);
+
+  // No full card number at rest: neither in the database nor in its WAL, nor in the log.
+  gateway_.reset();  // SIGTERM: checkpoints nothing special, but the files are complete
+  for (const auto& f : std::filesystem::recursive_directory_iterator(files_.dir)) {
+    if (!f.is_regular_file() || f.path().filename() == "cards.csv") continue;
+    EXPECT_EQ(read_file(f.path().string()).find(active_), std::string::npos) << f.path();
+  }
+}
+
+TEST_F(GatewayTest, SigtermFlushesAcksAndExitsZeroWithinFiveSeconds) {
+  const std::string t = "ct-0006";
+  TestClient c(broker_->uri(), t, {topic(t, "txn/ack")});
+  for (int i = 0; i < 500; ++i) c.publish(topic(t, "txn"), txn_json(t, "s-" + std::to_string(i), active_));
+  // Wait for the first ack so the records are flowing, then stop mid-stream.
+  auto first = c.wait_for([](const Received&) { return true; }, 5s);
+  ASSERT_TRUE(first);
+  const auto t0 = std::chrono::steady_clock::now();
+  gateway_->process().signal(SIGTERM);
+  auto code = gateway_->process().wait(5s);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(code.has_value()) << "did not exit within 5 s";
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(elapsed, 5s);
+  std::this_thread::sleep_for(200ms);
+  // Every record the terminal was told is stored is in the database.
+  std::set<std::string> acked;
+  for (const auto& m : c.drain()) {
+    json j = json::parse(m.payload);
+    if (j.value("status", "") == "stored") acked.insert(j.value("txn_id", ""));
+  }
+  acked.insert(json::parse(first->payload).value("txn_id", ""));
+  const long long rows = count_rows(files_.data_dir + "/records.db", "SELECT count(*) FROM txn");
+  EXPECT_GE(rows, static_cast<long long>(acked.size()));
+  for (const auto& id : acked) {
+    EXPECT_EQ(count_rows(files_.data_dir + "/records.db",
+                         "SELECT count(*) FROM txn WHERE txn_id = '" + id + "'"),
+              1)
+        << id;
+  }
+  EXPECT_NE(gateway_->log().find("stopped in"), std::string::npos);
+}
+
+TEST_F(GatewayTest, SighupReloadsTheCardList) {
+  const std::string t = "ct-0007";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  EXPECT_EQ(ask(c, t, auth_req_json(t, "h1", unknown_), "h1")["reason"], "unknown_card");
+  write_file(dir_ + "/more.csv", "card_no,status\n" + unknown_ + ",frozen\n");
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", files_.config, "cardlist", "import",
+                         dir_ + "/more.csv"}),
+            0);
+  gateway_->process().signal(SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (gateway_->log().find("reload done") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(ask(c, t, auth_req_json(t, "h2", unknown_), "h2")["reason"], "card_frozen");
+}
+
+TEST_F(GatewayTest, ReconnectsAndResubscribesAfterBrokerRestart) {
+  broker_->restart();  // persistence off: the broker forgets the session and subscriptions
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  json r;
+  while (std::chrono::steady_clock::now() < deadline) {
+    TestClient c(broker_->uri(), "ct-0008", {topic("ct-0008", "auth/resp")});
+    r = ask(c, "ct-0008", auth_req_json("ct-0008", "after-restart", active_), "after-restart");
+    if (r.is_object()) break;
+  }
+  ASSERT_TRUE(r.is_object()) << gateway_->log();
+  EXPECT_EQ(r["decision"], "approve");
+  EXPECT_NE(gateway_->log().find("connection lost"), std::string::npos);
+}
+
+TEST_F(GatewayTest, SequentialRoundTripStaysSubMillisecond) {
+  // Guards TCP_NODELAY on both hops: without it each round trip takes about 88 ms.
+  const std::string t = "ct-0009";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  for (int i = 0; i < 50; ++i) ask(c, t, auth_req_json(t, "w" + std::to_string(i), active_), "w" + std::to_string(i));
+  std::vector<double> ms;
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "q" + std::to_string(i);
+    const auto t0 = std::chrono::steady_clock::now();
+    json r = ask(c, t, auth_req_json(t, id, active_), id);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ASSERT_TRUE(r.is_object());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double p50 = ms[ms.size() / 2];
+  RecordProperty("round_trip_p50_ms", std::to_string(p50));
+  std::printf("sequential auth round trip p50=%.3f ms p99=%.3f ms\n", p50, ms[ms.size() * 99 / 100]);
+  EXPECT_LT(p50, 1.0);
+}
+
+}  // namespace
+}  // namespace yktgw::testing

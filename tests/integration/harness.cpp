@@ -1,0 +1,366 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <mqtt/async_client.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "connectors/mqtt/tcp_nodelay.h"
+
+namespace yktgw::testing {
+
+namespace fs = std::filesystem;
+
+std::string source_dir() { return YKTGW_SOURCE_DIR; }
+std::string bin_dir() { return YKTGW_BIN_DIR; }
+
+std::string make_temp_dir(const std::string& name) {
+  fs::path base = fs::path(YKTGW_BIN_DIR).parent_path() / "test-runs";
+  fs::path dir = base / (name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(s);
+  return port;
+}
+
+void write_file(const std::string& path, const std::string& text, int mode) {
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+  }
+  chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Process Process::spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  Process p;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  p.pid_ = pid;
+  return p;
+}
+
+Process::Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_), reaped_(o.reaped_) {
+  o.pid_ = -1;
+}
+
+Process& Process::operator=(Process&& o) noexcept {
+  if (this != &o) {
+    if (pid_ > 0 && !reaped_) stop();
+    pid_ = o.pid_;
+    status_ = o.status_;
+    reaped_ = o.reaped_;
+    o.pid_ = -1;
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !reaped_) stop(std::chrono::milliseconds(3000));
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || reaped_) return false;
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Process::signal(int sig) const {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (pid_ <= 0) return -1;
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+  return -1;
+}
+
+int Process::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return -1;
+  signal(SIGTERM);
+  auto code = wait(grace);
+  if (!code) {
+    signal(SIGKILL);
+    code = wait(std::chrono::milliseconds(5000));
+  }
+  return code.value_or(-1);
+}
+
+int run_command(const std::vector<std::string>& argv, std::string* output) {
+  std::string log = fs::temp_directory_path() / ("yktgw-cmd-" + std::to_string(getpid()) + ".log");
+  fs::remove(log);
+  Process p = Process::spawn(argv, log);
+  auto code = p.wait(std::chrono::seconds(60)).value_or(-1);
+  if (output) *output = read_file(log);
+  fs::remove(log);
+  return code;
+}
+
+bool wait_port(int port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(s);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+Broker::Broker(const std::string& dir, const std::string& extra_conf)
+    : dir_(dir), port_(free_port()) {
+  conf_ = dir_ + "/mosquitto.conf";
+  write_file(conf_, "listener " + std::to_string(port_) +
+                        " 127.0.0.1\n"
+                        "allow_anonymous true\n"
+                        "set_tcp_nodelay true\n"
+                        "persistence false\n"
+                        "max_queued_messages 100000\n"
+                        "max_inflight_messages 0\n" +
+                        extra_conf);
+  start();
+}
+
+void Broker::start() {
+  proc_ = Process::spawn({"mosquitto", "-c", conf_}, dir_ + "/mosquitto.log");
+  if (!wait_port(port_, std::chrono::seconds(10))) throw std::runtime_error("mosquitto did not start");
+}
+
+Broker::~Broker() { proc_.stop(std::chrono::milliseconds(2000)); }
+
+void Broker::restart() {
+  proc_.stop(std::chrono::milliseconds(2000));
+  start();
+}
+
+void Broker::kill() {
+  proc_.signal(SIGKILL);
+  proc_.wait(std::chrono::seconds(5));
+}
+
+GatewayFiles write_gateway_config(const std::string& dir, const std::string& broker_uri,
+                                  const std::string& site, const std::string& extra) {
+  GatewayFiles f;
+  f.dir = dir;
+  f.config = dir + "/yktgw.toml";
+  f.data_dir = dir + "/data";
+  f.key_file = dir + "/hmac.key";
+  f.log = dir + "/gateway.out";
+  write_file(f.key_file, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
+  write_file(f.config, "[gateway]\nid = \"gw-test\"\nsite = \"" + site + "\"\ndata_dir = \"" +
+                           f.data_dir + "\"\n\n[mqtt]\nuri = \"" + broker_uri +
+                           "\"\nreconnect_min_ms = 50\nreconnect_max_ms = 1000\n\n"
+                           "[security]\nhmac_key_file = \"" +
+                           f.key_file + "\"\n\n[log]\nlevel = \"info\"\n" + extra);
+  return f;
+}
+
+Gateway::Gateway(GatewayFiles files, std::vector<std::string> extra_args) : files_(std::move(files)) {
+  std::vector<std::string> argv{bin_dir() + "/yktgw", "--config", files_.config};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  proc_ = Process::spawn(argv, files_.log);
+}
+
+Gateway::~Gateway() { proc_.stop(); }
+
+bool Gateway::wait_connected(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (log().find("mqtt connected") != std::string::npos) return true;
+    if (!proc_.running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+struct TestClient::Impl {
+  std::string uri;
+  std::unique_ptr<::mqtt::async_client> cli;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Received> inbox;
+  std::size_t total = 0;
+};
+
+TestClient::TestClient(const std::string& uri, const std::string& client_id,
+                       const std::vector<std::string>& subscriptions)
+    : impl_(std::make_unique<Impl>()) {
+  auto& d = *impl_;
+  d.uri = uri;
+  d.cli = std::make_unique<::mqtt::async_client>(uri, client_id,
+                                               ::mqtt::create_options(MQTTVERSION_5, 1000000),
+                                               static_cast<::mqtt::iclient_persistence*>(nullptr));
+  d.cli->set_message_callback([&d](::mqtt::const_message_ptr m) {
+    Received r;
+    r.topic = m->get_topic();
+    r.payload = m->to_string();
+    const auto& props = m->get_properties();
+    if (props.contains(::mqtt::property::CORRELATION_DATA)) {
+      r.correlation_data = ::mqtt::get<std::string>(props, ::mqtt::property::CORRELATION_DATA);
+      r.has_correlation = true;
+    }
+    {
+      std::lock_guard lock(d.mu);
+      d.inbox.push_back(std::move(r));
+      ++d.total;
+    }
+    d.cv.notify_all();
+  });
+  auto opts = ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
+  d.cli->connect(opts)->wait();
+  yktgw::mqtt::set_tcp_nodelay_to_broker(uri);
+  if (!subscriptions.empty()) {
+    std::vector<int> qos(subscriptions.size(), 1);
+    d.cli->subscribe(::mqtt::string_collection::create(subscriptions), qos)->wait();
+  }
+}
+
+TestClient::~TestClient() {
+  try {
+    impl_->cli->disconnect()->wait_for(std::chrono::seconds(2));
+  } catch (...) {
+  }
+}
+
+void TestClient::publish(const std::string& topic, const std::string& payload, bool retained) {
+  impl_->cli->publish(::mqtt::message::create(topic, payload, 1, retained));
+}
+
+void TestClient::publish_v5_request(const std::string& topic, const std::string& payload,
+                                    const std::string& response_topic,
+                                    const std::string& correlation) {
+  auto m = ::mqtt::message::create(topic, payload, 1, false);
+  ::mqtt::properties props;
+  props.add(::mqtt::property(::mqtt::property::RESPONSE_TOPIC, response_topic));
+  props.add(::mqtt::property(::mqtt::property::CORRELATION_DATA, correlation));
+  m->set_properties(props);
+  impl_->cli->publish(m);
+}
+
+std::optional<Received> TestClient::wait_for(const std::function<bool(const Received&)>& pred,
+                                             std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  std::unique_lock lock(d.mu);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (auto it = d.inbox.begin(); it != d.inbox.end(); ++it) {
+      if (pred(*it)) {
+        Received r = std::move(*it);
+        d.inbox.erase(it);
+        return r;
+      }
+    }
+    if (d.cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+      for (auto it = d.inbox.begin(); it != d.inbox.end(); ++it) {
+        if (pred(*it)) {
+          Received r = std::move(*it);
+          d.inbox.erase(it);
+          return r;
+        }
+      }
+      return std::nullopt;
+    }
+  }
+}
+
+std::vector<Received> TestClient::drain() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<Received> out(impl_->inbox.begin(), impl_->inbox.end());
+  impl_->inbox.clear();
+  return out;
+}
+
+std::size_t TestClient::received_count() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->total;
+}
+
+std::string auth_req_json(const std::string& terminal, const std::string& req_id,
+                          const std::string& card_no, long long amount_fen,
+                          const std::string& scenario) {
+  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal +
+         R"(","scenario":")" + scenario +
+         R"(","ts":1764379200000,"credential":{"type":"card","card_no":")" + card_no +
+         R"("},"amount_fen":)" + std::to_string(amount_fen) + "}";
+}
+
+std::string txn_json(const std::string& terminal, const std::string& txn_id,
+                     const std::string& card_no, long long amount_fen) {
+  return R"({"v":1,"txn_id":")" + txn_id + R"(","req_id":"r-)" + txn_id + R"(","terminal":")" +
+         terminal +
+         R"(","scenario":"canteen","ts":1764379200000,"credential":{"type":"card","card_no":")" +
+         card_no + R"("},"amount_fen":)" + std::to_string(amount_fen) + R"(,"result":"approved"})";
+}
+
+std::string citizen_number(const std::string& first17) {
+  static const int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static const char kMap[] = "10X98765432";
+  int sum = 0;
+  for (int i = 0; i < 17; ++i) sum += (first17[static_cast<std::size_t>(i)] - '0') * kWeights[i];
+  return first17 + kMap[sum % 11];
+}
+
+}  // namespace yktgw::testing

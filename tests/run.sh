@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs every test (unit and integration with a real
+# Mosquitto, the real yktgw binary and real SQLite files).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/install-deps.sh
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ninja -C "$BUILD_DIR"
+# Serially: the integration tests measure round trips and must not share the two cores.
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 300
