@@ -46,10 +46,6 @@ paho::connect_options PahoTerminalLink::Impl::connect_options() const {
                .connect_timeout(std::chrono::seconds(10))
                .max_inflight(opt.max_inflight)
                .automatic_reconnect(false);  // reconnects are ours: ms backoff with jitter
-  if (opt.persistent_session) {
-    b.properties(paho::properties{
-        {paho::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(opt.session_expiry_s)}});
-  }
   if (!opt.username.empty()) b.user_name(opt.username).password(opt.password);
   if (opt.uri.starts_with("ssl://") || opt.uri.starts_with("mqtts://")) {
     auto ssl = paho::ssl_options_builder().enable_server_cert_auth(opt.tls_verify).verify(opt.tls_verify);
@@ -61,7 +57,14 @@ paho::connect_options PahoTerminalLink::Impl::connect_options() const {
   if (!opt.presence_topic.empty()) {
     b.will(paho::message(opt.presence_topic, opt.presence_offline, 1, true));
   }
-  return b.finalize();
+  auto opts = b.finalize();
+  // Set last: in Paho C++ 1.2.0 setting the will afterwards drops the connect properties, and
+  // the broker then forgets our session at every disconnect.
+  if (opt.persistent_session) {
+    opts.set_properties(paho::properties{
+        {paho::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(opt.session_expiry_s)}});
+  }
+  return opts;
 }
 
 bool PahoTerminalLink::Impl::connect_once() {

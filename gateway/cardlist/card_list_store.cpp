@@ -148,6 +148,7 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
   };
   while (std::getline(in, line)) {
     ++line_no;
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
     std::string_view l = trim(line);
     if (l.empty() || l.front() == '#') continue;
     if (line_no == 1 && l == "card_no,status") continue;

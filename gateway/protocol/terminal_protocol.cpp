@@ -2,9 +2,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -331,10 +333,9 @@ bool read_credential(const Json& msg, ParseError& err, Credential& out) {
 }
 
 // Reads a reason code as the gateway sends it (terminal side).
-bool read_reason_code(FieldReader& r, bool required, Reason& out) {
+bool read_reason_code(FieldReader& r, Reason& out) {
   std::string code;
-  if (!r.string("reason", required, code)) return false;
-  if (code.empty() && !required) return true;
+  if (!r.string("reason", true, code)) return false;
   auto reason = reason_from_code(code);
   if (!reason) return r.invalid("reason", "is not a known reason code");
   out = *reason;
@@ -682,7 +683,7 @@ Parsed<AuthResponse> parse_auth_response(std::string_view payload) {
       r.invalid("decision", "must be \"approve\" or \"decline\"");
       return out;
     }
-    if (!read_reason_code(r, true, resp.reason)) return out;
+    if (!read_reason_code(r, resp.reason)) return out;
     std::string mode;
     if (!r.string("mode", true, mode)) return out;
     if (mode == "online") {
@@ -720,7 +721,7 @@ Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
       ack.status = AckStatus::duplicate;
     } else if (status == "rejected") {
       ack.status = AckStatus::rejected;
-      if (!read_reason_code(r, true, ack.reason)) return out;
+      if (!read_reason_code(r, ack.reason)) return out;
     } else {
       r.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
       return out;

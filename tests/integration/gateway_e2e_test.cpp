@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -341,6 +342,139 @@ TEST_F(GatewayTest, SequentialRoundTripStaysSubMillisecond) {
   RecordProperty("round_trip_p50_ms", std::to_string(p50));
   std::printf("sequential auth round trip p50=%.3f ms p99=%.3f ms\n", p50, ms[ms.size() * 99 / 100]);
   EXPECT_LT(p50, 1.0);
+}
+
+}  // namespace
+}  // namespace yktgw::testing
+
+namespace yktgw::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
+void make_tls_files(const std::string& dir) {
+  ASSERT_EQ(run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                         "/CN=yktgw test CA", "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"}),
+            0);
+  ASSERT_EQ(run_command({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", dir + "/server.key", "-out",
+                         dir + "/server.csr"}),
+            0);
+  write_file(dir + "/san.ext", "subjectAltName=IP:127.0.0.1\n");
+  ASSERT_EQ(run_command({"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA",
+                         dir + "/ca.crt", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-days",
+                         "2", "-extfile", dir + "/san.ext", "-out", dir + "/server.crt"}),
+            0);
+  // Mosquitto started as root drops to its own user before reading the key: test data only.
+  chmod((dir + "/server.key").c_str(), 0644);
+}
+
+TEST(GatewayTlsTest, ConnectsToAnSslBrokerWithAPinnedCa) {
+  const std::string dir = make_temp_dir("e2e-tls");
+  make_tls_files(dir);
+  const int tls_port = free_port();
+  Broker broker(dir, "\nlistener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " + dir +
+                         "/ca.crt\ncertfile " + dir + "/server.crt\nkeyfile " + dir +
+                         "/server.key\nallow_anonymous true\n");
+  ASSERT_TRUE(wait_port(tls_port, 5s));
+  const std::string ssl_uri = "ssl://127.0.0.1:" + std::to_string(tls_port);
+  GatewayFiles files = write_gateway_config(dir, ssl_uri, "xiangkou",
+                                            "\n[mqtt.tls]\nca_file = \"" + dir + "/ca.crt\"\n");
+  Gateway gw(files);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  EXPECT_NE(gw.log().find("uri=" + ssl_uri), std::string::npos);
+
+  // A terminal on the plain listener of the same broker reaches the gateway on the TLS one.
+  const std::string t = "ct-tls";
+  TestClient c(broker.uri(), t, {"ykt/v1/xiangkou/" + t + "/auth/resp"});
+  c.publish("ykt/v1/xiangkou/" + t + "/auth/req",
+            auth_req_json(t, "tls-1", citizen_number("50015619500101123")));
+  auto r = c.wait_for([](const Received&) { return true; }, 5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json::parse(r->payload)["reason"], "unknown_card");
+}
+
+TEST(GatewayTlsTest, RefusesABrokerWhoseCertificateIsNotSignedByThePinnedCa) {
+  const std::string dir = make_temp_dir("e2e-tls-bad");
+  make_tls_files(dir);
+  // A second, unrelated CA: the gateway pins this one, so the broker's certificate fails.
+  ASSERT_EQ(run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                         "/CN=other CA", "-keyout", dir + "/other.key", "-out", dir + "/other.crt"}),
+            0);
+  const int tls_port = free_port();
+  Broker broker(dir, "\nlistener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " + dir +
+                         "/ca.crt\ncertfile " + dir + "/server.crt\nkeyfile " + dir +
+                         "/server.key\nallow_anonymous true\n");
+  ASSERT_TRUE(wait_port(tls_port, 5s));
+  GatewayFiles files =
+      write_gateway_config(dir, "ssl://127.0.0.1:" + std::to_string(tls_port), "xiangkou",
+                           "\n[mqtt.tls]\nca_file = \"" + dir + "/other.crt\"\n");
+  Gateway gw(files);
+  EXPECT_FALSE(gw.wait_connected(3s));
+  EXPECT_NE(gw.log().find("connect failed"), std::string::npos) << gw.log();
+  EXPECT_TRUE(gw.process().running()) << "a refused broker must not stop the gateway";
+}
+
+TEST(GatewaySessionTest, RecordsPublishedWhileTheGatewayIsDownAreStoredAfterItReturns) {
+  const std::string dir = make_temp_dir("e2e-session");
+  Broker broker(dir);
+  GatewayFiles files = write_gateway_config(dir, broker.uri());
+  const std::string t = "pos-9";
+  const std::string card = citizen_number("50015619500101123");
+  {
+    Gateway gw(files);
+    ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  }  // SIGTERM: a clean stop; the broker keeps the persistent session and queues for it
+  TestClient c(broker.uri(), t, {"ykt/v1/xiangkou/" + t + "/txn/ack"});
+  for (int i = 0; i < 100; ++i)
+    c.publish("ykt/v1/xiangkou/" + t + "/txn", txn_json(t, "offline-" + std::to_string(i), card));
+  std::this_thread::sleep_for(300ms);
+  Gateway gw(files);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  std::set<std::string> stored;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (stored.size() < 100 && std::chrono::steady_clock::now() < deadline) {
+    auto r = c.wait_for([](const Received&) { return true; }, 1s);
+    if (r && json::parse(r->payload).value("status", "") == "stored")
+      stored.insert(json::parse(r->payload).value("txn_id", ""));
+  }
+  EXPECT_EQ(stored.size(), 100u);
+  EXPECT_NE(gw.log().find("session_present=true"), std::string::npos);
+}
+
+TEST(CheckConfigTest, ExampleConfigIsValidAndErrorsNameFileLineAndKey) {
+  std::string out;
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", source_dir() + "/config/yktgw.toml"},
+                        &out),
+            0)
+      << out;
+  const std::string dir = make_temp_dir("check-config");
+  write_file(dir + "/bad.toml",
+             "[gateway]\nid = \"gw\"\nsite = \"s\"\n\n[mqtt]\nkeepalive_s = \"thirty\"\n");
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", dir + "/bad.toml"}, &out), 1);
+  EXPECT_NE(out.find("bad.toml:6"), std::string::npos) << out;
+  EXPECT_NE(out.find("mqtt.keepalive_s"), std::string::npos) << out;
+  // --set overrides are checked as strictly as the file.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", source_dir() + "/config/yktgw.toml",
+                         "--set", "log.level=loud"},
+                        &out),
+            1);
+  EXPECT_NE(out.find("log.level"), std::string::npos) << out;
+}
+
+TEST(GatewayStartTest, RefusesAKeyFileOthersCanRead) {
+  const std::string dir = make_temp_dir("e2e-keyperm");
+  GatewayFiles files = write_gateway_config(dir, "tcp://127.0.0.1:1");
+  chmod(files.key_file.c_str(), 0644);
+  Gateway gw(files);
+  auto code = gw.process().wait(5s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(gw.log().find("chmod 600"), std::string::npos) << gw.log();
 }
 
 }  // namespace
