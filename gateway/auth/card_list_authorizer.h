@@ -3,6 +3,7 @@
 // The full engine (credential decoders, scenario policies, online authorization) replaces it
 // behind the same Authorizer interface.
 
+#include "gateway/core/card_number.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/interfaces/authorizer.h"
 #include "gateway/interfaces/card_list.h"
@@ -20,9 +21,5 @@ class CardListAuthorizer final : public Authorizer {
   const CardList& list_;
   const CardTokenizer& tokenizer_;
 };
-
-// Chip card numbers: the 18-character citizen number (17 digits and a digit or X) or a card
-// serial of 8..20 digits. The full check-digit validation belongs to the card decoder.
-bool is_plausible_card_number(std::string_view card_no);
 
 }  // namespace yktgw

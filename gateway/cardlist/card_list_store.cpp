@@ -3,6 +3,7 @@
 #include <cctype>
 #include <fstream>
 
+#include "gateway/core/card_number.h"
 #include "gateway/store/sqlite_util.h"
 
 namespace yktgw {
@@ -141,6 +142,7 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
   }
   std::string line;
   std::uint64_t line_no = 0;
+  bool seen_header = false;
   auto reject = [&](const std::string& why) {
     ++stats.rejected;
     if (stats.first_errors.size() < 10)
@@ -151,7 +153,10 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
     if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
     std::string_view l = trim(line);
     if (l.empty() || l.front() == '#') continue;
-    if (line_no == 1 && l == "card_no,status") continue;
+    if (!seen_header) {
+      seen_header = true;
+      if (l == "card_no,status") continue;
+    }
     ++stats.rows;
     auto comma = l.find(',');
     if (comma == std::string_view::npos) {
@@ -173,8 +178,8 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
         continue;
       }
     } else {
-      if (card.empty() || card.size() > 32) {
-        reject("card number must be 1..32 characters");
+      if (!is_plausible_card_number(card)) {
+        reject("card number must be an 18-character citizen number or an 8..20 digit serial");
         continue;
       }
       token = tokenizer.token(card);

@@ -77,15 +77,13 @@ std::string CardTokenizer::token(std::string_view card_no) const {
     card_no.remove_prefix(1);
   while (!card_no.empty() && std::isspace(static_cast<unsigned char>(card_no.back())))
     card_no.remove_suffix(1);
-  std::array<unsigned char, 64> normal{};
-  std::size_t n = std::min(card_no.size(), normal.size());
-  for (std::size_t i = 0; i < n; ++i)
-    normal[i] = static_cast<unsigned char>(std::toupper(static_cast<unsigned char>(card_no[i])));
+  std::string normal(card_no);
+  for (char& c : normal) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
 
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   std::size_t out_len = 0;
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(impl_->keyed);
-  bool ok = ctx != nullptr && EVP_MAC_update(ctx, normal.data(), n) == 1 &&
+  bool ok = ctx != nullptr && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(normal.data()), normal.size()) == 1 &&
             EVP_MAC_final(ctx, out.data(), &out_len, out.size()) == 1;
   EVP_MAC_CTX_free(ctx);
   if (!ok) return {};

@@ -117,8 +117,9 @@ void Dispatcher::reply(const InboundMessage& request, const TopicAddress& from,
     // make the gateway publish as someone else.
     const std::string prefix = "ykt/v1/" + from.site + "/" + from.terminal + "/";
     const auto& rt = request.response_topic;
+    // Nor may it name one of the topics the gateway itself reads.
     if (rt.size() <= 256 && rt.size() > prefix.size() && rt.compare(0, prefix.size(), prefix) == 0 &&
-        rt.find_first_of("+#") == std::string::npos) {
+        rt.find_first_of("+#") == std::string::npos && !protocol::parse_topic(rt)) {
       out.topic = rt;
       out.correlation_data = request.correlation_data;
       out.has_correlation = request.has_correlation;
