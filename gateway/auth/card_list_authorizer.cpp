@@ -2,11 +2,16 @@
 
 namespace yktgw {
 
+void CardListAuthorizer::authorize(const AuthRequest& request, const TapContext&, Done done) const {
+  done(decide(request));
+}
+
 AuthResponse CardListAuthorizer::decide(const AuthRequest& request) const {
   AuthResponse r;
   r.req_id = request.req_id;
   r.mode = AuthMode::offline;  // decided from the local list, without asking the platform
   r.amount_fen = request.amount_fen;
+  r.amount_before_fen = request.amount_fen;
   const Credential& c = request.credential;
   switch (c.type) {
     case CredentialType::card: {

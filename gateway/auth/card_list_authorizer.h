@@ -15,7 +15,8 @@ class CardListAuthorizer final : public Authorizer {
   CardListAuthorizer(const CardList& list, const CardTokenizer& tokenizer)
       : list_(list), tokenizer_(tokenizer) {}
 
-  AuthResponse decide(const AuthRequest& request) const override;
+  void authorize(const AuthRequest& request, const TapContext& ctx, Done done) const override;
+  AuthResponse decide(const AuthRequest& request) const;
 
  private:
   const CardList& list_;

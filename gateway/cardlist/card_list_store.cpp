@@ -31,7 +31,7 @@ std::shared_ptr<const CardListSnapshot> MemoryCardList::current() const {
   return snapshot_;
 }
 
-std::optional<CardStatus> MemoryCardList::lookup(std::string_view token) const {
+std::optional<CardEntry> MemoryCardList::find(std::string_view token) const {
   auto snap = current();
   auto it = snap->by_token.find(std::string(token));
   if (it == snap->by_token.end()) return std::nullopt;
@@ -40,6 +40,7 @@ std::optional<CardStatus> MemoryCardList::lookup(std::string_view token) const {
 
 std::uint64_t MemoryCardList::size() const { return current()->by_token.size(); }
 std::int64_t MemoryCardList::version() const { return current()->version; }
+std::int64_t MemoryCardList::updated_ms() const { return current()->updated_ms; }
 
 void MemoryCardList::replace(std::shared_ptr<const CardListSnapshot> snapshot) {
   std::lock_guard lock(mu_);
@@ -108,16 +109,19 @@ Result<CardListDb> CardListDb::open(const std::string& path) {
 
 Result<std::shared_ptr<const CardListSnapshot>> CardListDb::load() const {
   auto snap = std::make_shared<CardListSnapshot>();
-  auto meta = impl_->db.prepare("SELECT version FROM list_meta WHERE id = 1");
+  auto meta = impl_->db.prepare("SELECT version, updated_ms FROM list_meta WHERE id = 1");
   if (!meta) return meta.error();
-  if (sqlite3_step(meta->get()) == SQLITE_ROW) snap->version = sqlite3_column_int64(meta->get(), 0);
+  if (sqlite3_step(meta->get()) == SQLITE_ROW) {
+    snap->version = sqlite3_column_int64(meta->get(), 0);
+    snap->updated_ms = sqlite3_column_int64(meta->get(), 1);
+  }
   auto rows = impl_->db.prepare("SELECT token, status FROM card");
   if (!rows) return rows.error();
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(rows->get())) == SQLITE_ROW) {
     auto status = card_status_from(rows->column_text(1));
     if (!status) continue;  // the CHECK constraint keeps this from happening
-    snap->by_token.emplace(rows->column_text(0), *status);
+    snap->by_token.emplace(rows->column_text(0), CardEntry{*status, 0});
   }
   if (rc != SQLITE_DONE) return make_error("sqlite", impl_->db.last_error());
   return std::shared_ptr<const CardListSnapshot>(std::move(snap));

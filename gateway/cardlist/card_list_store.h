@@ -25,14 +25,16 @@ struct CardListEntry {
 
 struct CardListSnapshot {
   std::int64_t version = 0;
-  std::unordered_map<std::string, CardStatus> by_token;  // key: token hex
+  std::int64_t updated_ms = 0;
+  std::unordered_map<std::string, CardEntry> by_token;  // key: token hex
 };
 
 class MemoryCardList final : public CardList {
  public:
-  std::optional<CardStatus> lookup(std::string_view token) const override;
+  std::optional<CardEntry> find(std::string_view token) const override;
   std::uint64_t size() const override;
   std::int64_t version() const override;
+  std::int64_t updated_ms() const override;
 
   void replace(std::shared_ptr<const CardListSnapshot> snapshot);
 

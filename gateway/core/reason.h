@@ -29,6 +29,29 @@ enum class Reason : std::uint8_t {
   payload_too_large,
   // the gateway itself
   busy,
+  // credential checks (card MAC, dynamic QR codes)
+  bad_mac,
+  mac_required,
+  malformed_credential,
+  bad_signature,
+  expired,
+  not_yet_valid,
+  replayed,
+  unknown_issuer,
+  // terminal mapping
+  unknown_terminal,
+  scenario_mismatch,
+  // scenario policies
+  group_not_allowed,
+  outside_hours,
+  daily_cap_reached,
+  offline_limit_exceeded,
+  offline_daily_cap_reached,
+  offline_tap_cap_reached,
+  online_required,
+  no_entry_record,
+  card_list_stale,
+  declined_by_platform,
   count_  // not a reason; number of reasons
 };
 

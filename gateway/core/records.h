@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/core/holder.h"
 #include "gateway/core/reason.h"
 
 namespace yktgw {
@@ -36,6 +37,7 @@ struct CardRef {
   std::string token;   // HMAC-SM3 of the card number, lower-case hex; empty when none
   std::string masked;  // e.g. 500156********1234; empty when none
   std::string method;  // type other
+  IssuerRegion region = 0;
 
   bool operator==(const CardRef&) const = default;
 };
@@ -69,8 +71,11 @@ struct AuthResponse {
   Decision decision = Decision::decline;
   Reason reason = Reason::ok;
   AuthMode mode = AuthMode::offline;
-  Fen amount_fen = 0;
-  std::string card_masked;  // shown on the terminal's display; never the full number
+  Fen amount_fen = 0;         // to charge, after any discount; 0 when declined
+  std::string card_masked;    // shown on the terminal's display; never the full number
+  Fen amount_before_fen = 0;  // as requested, before any discount; 0: same as amount_fen
+  std::string rule;           // the policy rule that decided, e.g. "canteen.age_80"; may be empty
+  int service_item = 0;       // item of the district catalogue (1..47); 0 when not mapped
 
   bool operator==(const AuthResponse&) const = default;
 };
@@ -91,6 +96,8 @@ struct TxnRecord {
   Fen amount_fen = 0;
   TxnResult result = TxnResult::approved;
   std::string reason;  // the decline reason code the terminal reports, empty when approved
+  AuthMode mode = AuthMode::offline;  // how the terminal says the tap was decided
+  int service_item = 0;               // filled in by the gateway from the terminal's mapping
 
   bool operator==(const TxnRecord&) const = default;
 };

@@ -167,12 +167,20 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
     return;
   }
   terminals_.on_message(from.terminal, now, /*refused=*/false);
-  AuthResponse resp = deps_.authorizer.decide(req);
+  // The decision may come back on another thread (crypto pool, platform answer): carry what
+  // the reply needs by value.
+  InboundMessage meta;
+  meta.response_topic = std::move(msg.response_topic);
+  meta.correlation_data = std::move(msg.correlation_data);
+  meta.has_correlation = msg.has_correlation;
+  TapContext ctx{from.site, from.terminal, now, {}};
+  deps_.authorizer.authorize(req, ctx, [this, from, meta = std::move(meta)](AuthResponse resp) {
+    Counters::inc(resp.decision == Decision::approve ? counters_->approved : counters_->declined);
+    Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
+    reply(meta, from, protocol::auth_response_topic(from), protocol::serialize(resp));
+  });
   // The full card number has served its purpose; don't keep it around longer than needed.
   req.credential.card_no.assign(req.credential.card_no.size(), '\0');
-  Counters::inc(resp.decision == Decision::approve ? counters_->approved : counters_->declined);
-  Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
-  reply(msg, from, protocol::auth_response_topic(from), protocol::serialize(resp));
 }
 
 void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
@@ -220,6 +228,7 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     t.credential.card_no.assign(t.credential.card_no.size(), '\0');
   }
   rec.card.method = std::move(t.credential.method);
+  rec.mode = t.mode;
   rec.amount_fen = t.amount_fen;
   rec.result = t.result;
   rec.reason = std::move(t.reason);

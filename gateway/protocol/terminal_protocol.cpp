@@ -384,7 +384,11 @@ OrderedJson auth_response_json(const AuthResponse& r) {
   put_reason(j, r.reason);
   j["mode"] = std::string(to_string(r.mode));
   j["amount_fen"] = r.amount_fen;
+  if (r.amount_before_fen != 0 && r.amount_before_fen != r.amount_fen)
+    j["amount_before_fen"] = r.amount_before_fen;
   if (!r.card_masked.empty()) j["card_masked"] = r.card_masked;
+  if (!r.rule.empty()) j["rule"] = r.rule;
+  if (r.service_item != 0) j["service_item"] = r.service_item;
   return j;
 }
 
@@ -508,6 +512,16 @@ Parsed<TxnMessage> parse_txn(std::string_view payload) {
     if (!r.string("reason", false, txn.reason)) return out;
     if (!chars_ok(txn.reason, 0, kMaxTxnReasonLen, is_printable_ascii)) {
       r.invalid("reason", "must be at most 64 printable ASCII characters");
+      return out;
+    }
+    std::string mode;
+    if (!r.string("mode", false, mode)) return out;
+    if (mode == "online") {
+      txn.mode = AuthMode::online;
+    } else if (mode.empty() || mode == "offline") {
+      txn.mode = AuthMode::offline;
+    } else {
+      r.invalid("mode", "must be \"online\" or \"offline\"");
       return out;
     }
     out.value = std::move(txn);
@@ -637,6 +651,7 @@ std::string serialize(const TxnMessage& t) {
     j["amount_fen"] = t.amount_fen;
     j["result"] = std::string(to_string(t.result));
     if (!t.reason.empty()) j["reason"] = t.reason;
+    if (t.mode == AuthMode::online) j["mode"] = "online";
     return dump(j);
   } catch (const std::exception&) {
     return {};
@@ -695,7 +710,12 @@ Parsed<AuthResponse> parse_auth_response(std::string_view payload) {
       return out;
     }
     if (!r.integer("amount_fen", true, resp.amount_fen)) return out;
+    if (!r.integer("amount_before_fen", false, resp.amount_before_fen)) return out;
     if (!r.string("card_masked", false, resp.card_masked)) return out;
+    if (!r.string("rule", false, resp.rule)) return out;
+    std::int64_t item = 0;
+    if (!r.integer("service_item", false, item)) return out;
+    resp.service_item = static_cast<int>(item);
     out.value = std::move(resp);
   } catch (const std::exception&) {
     out.value.reset();

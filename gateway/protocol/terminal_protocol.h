@@ -66,6 +66,7 @@ struct TxnMessage {
   Fen amount_fen = 0;
   TxnResult result = TxnResult::approved;
   std::string reason;
+  AuthMode mode = AuthMode::offline;  // optional on the wire; "offline" when absent
   bool operator==(const TxnMessage&) const = default;
 };
 

@@ -31,17 +31,25 @@ CREATE TABLE txn (
 CREATE INDEX txn_received ON txn (received_ms);
 )sql";
 
+// Issuer region and catalogue item drive forwarding and the statistics; mode is how the tap
+// was decided. Old rows get 0 / '' / 'offline'.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE txn ADD COLUMN issuer_region INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE txn ADD COLUMN service_item INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE txn ADD COLUMN mode TEXT NOT NULL DEFAULT 'offline';
+)sql";
+
 constexpr std::string_view kInsert = R"sql(
 INSERT OR IGNORE INTO txn (terminal, txn_id, req_id, site, scenario, ts_ms, received_ms,
                            cred_type, card_token, card_masked, cred_method, amount_fen, result,
-                           reason)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                           reason, issuer_region, service_item, mode)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 )sql";
 
 }  // namespace
 
 const std::vector<std::string_view>& SqliteRecordStore::migrations() {
-  static const std::vector<std::string_view> kMigrations{kSchemaV1};
+  static const std::vector<std::string_view> kMigrations{kSchemaV1, kSchemaV2};
   return kMigrations;
 }
 
@@ -157,6 +165,9 @@ void SqliteRecordStore::commit_batch(std::deque<Pending>& batch) {
       st.bind(12, t.amount_fen);
       st.bind(13, to_string(t.result));
       st.bind(14, t.reason);
+      st.bind(15, static_cast<std::int64_t>(t.card.region));
+      st.bind(16, static_cast<std::int64_t>(t.service_item));
+      st.bind(17, to_string(t.mode));
       if (sqlite3_step(st.get()) != SQLITE_DONE) {
         failure = db_.last_error();
         break;

@@ -11,13 +11,14 @@ namespace {
 // CardStatus names live with the card list store; the fake needs none of them.
 class FakeCardList final : public CardList {
  public:
-  std::optional<CardStatus> lookup(std::string_view token) const override {
+  std::optional<CardEntry> find(std::string_view token) const override {
     auto it = cards.find(std::string(token));
     if (it == cards.end()) return std::nullopt;
-    return it->second;
+    return CardEntry{it->second, 0};
   }
   std::uint64_t size() const override { return cards.size(); }
   std::int64_t version() const override { return 1; }
+  std::int64_t updated_ms() const override { return 0; }
 
   std::map<std::string, CardStatus, std::less<>> cards;
 };

@@ -71,7 +71,7 @@ class CardListDbTest : public ::testing::Test {
   std::optional<CardStatus> status_of(const CardListSnapshot& snap, const std::string& token) {
     auto it = snap.by_token.find(token);
     if (it == snap.by_token.end()) return std::nullopt;
-    return it->second;
+    return it->second.status;
   }
 
   TempDir dir_;
@@ -292,7 +292,8 @@ TEST(MemoryCardList, LookupAndReplaceWhole) {
   MemoryCardList list;
   auto first = std::make_shared<CardListSnapshot>();
   first->version = 4;
-  first->by_token = {{kToken, CardStatus::active}, {std::string(64, 'b'), CardStatus::lost}};
+  first->by_token = {{kToken, CardEntry{CardStatus::active, 0}},
+                     {std::string(64, 'b'), CardEntry{CardStatus::lost, 0}}};
   list.replace(first);
   EXPECT_EQ(list.size(), 2u);
   EXPECT_EQ(list.version(), 4);
@@ -302,7 +303,7 @@ TEST(MemoryCardList, LookupAndReplaceWhole) {
 
   auto second = std::make_shared<CardListSnapshot>();
   second->version = 5;
-  second->by_token = {{std::string(64, 'c'), CardStatus::cancelled}};
+  second->by_token = {{std::string(64, 'c'), CardEntry{CardStatus::cancelled, 0}}};
   list.replace(second);
   EXPECT_EQ(list.size(), 1u);
   EXPECT_EQ(list.version(), 5);

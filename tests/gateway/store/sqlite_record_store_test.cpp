@@ -328,8 +328,8 @@ TEST(SqliteRecordStore, FreshFileGetsSchemaVersionOne) {
     ASSERT_TRUE(store);
   }
   Reader reader(dir.file("txn.db"));
-  EXPECT_EQ(reader.scalar("PRAGMA user_version"), 1);
-  EXPECT_EQ(static_cast<std::int64_t>(SqliteRecordStore::migrations().size()), 1);
+  EXPECT_EQ(reader.scalar("PRAGMA user_version"), 2);
+  EXPECT_EQ(static_cast<std::int64_t>(SqliteRecordStore::migrations().size()), 2);
   EXPECT_EQ(reader.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'txn'"), 1);
 }
 
@@ -346,7 +346,7 @@ TEST(SqliteRecordStore, ReopeningKeepsRecordsAndDuplicateDetection) {
   ASSERT_TRUE(store->submit(record("ct-1", "1"), outcomes.add()));
   store->flush();
   EXPECT_EQ(outcomes.get().at(0), StoreOutcome::duplicate);
-  EXPECT_EQ(Reader(dir.file("txn.db")).scalar("PRAGMA user_version"), 1);
+  EXPECT_EQ(Reader(dir.file("txn.db")).scalar("PRAGMA user_version"), 2);
 }
 
 TEST(SqliteRecordStore, RefusesASchemaNewerThanTheCode) {
