@@ -74,6 +74,9 @@ bool PahoTerminalLink::Impl::connect_once() {
       log->warn("connect timed out uri={}", opt.uri);
       return false;
     }
+    // Up from here: a persistent session delivers queued messages at once, before our
+    // subscribe completes, and their replies must not be refused as "disconnected".
+    up = true;
     const auto& connack = tok->get_connect_response();
     const bool session_present = connack.is_session_present();
     // Paho C queues publishes past the broker's receive maximum and then sends them only on a
@@ -95,6 +98,7 @@ bool PahoTerminalLink::Impl::connect_once() {
       auto sub = cli->subscribe(paho::string_collection::create(opt.subscriptions), qos);
       if (!sub->wait_for(std::chrono::seconds(10))) {
         log->warn("subscribe timed out uri={}", opt.uri);
+        up = false;
         cli->disconnect()->wait_for(std::chrono::seconds(2));
         return false;
       }
@@ -110,7 +114,6 @@ bool PahoTerminalLink::Impl::connect_once() {
       cli->publish(opt.presence_topic, opt.presence_online.data(), opt.presence_online.size(), 1,
                    true);
     }
-    up = true;
     ++connects;
     log->info(
         "connected uri={} session_present={} tcp_nodelay_sockets={} subscriptions={} "
@@ -118,6 +121,7 @@ bool PahoTerminalLink::Impl::connect_once() {
         opt.uri, session_present, nodelay, opt.subscriptions.size(), receive_max);
     return true;
   } catch (const paho::exception& e) {
+    up = false;
     log->warn("connect failed uri={} error=\"{}\"", opt.uri, e.what());
     return false;
   }
