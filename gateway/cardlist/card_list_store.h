@@ -1,34 +1,44 @@
 #pragma once
-// The card list: persisted in SQLite (cardlist.db), served from an in-memory index that is
-// replaced whole, so a lookup never sees half an update.
+// The SQLite side of the card list (cardlist.db): every listed token in full with its status
+// and attributes, the list's version, time and last applied feed. It is the source of truth;
+// the in-memory index (card_index.h) and its image file (card_list_image.h) are built from it.
+//
+// Attributes are stored as bits. The database keeps its own table of group names
+// (`card_group`: bit -> name, append-only), so stored bits keep their meaning whatever order
+// the config lists the groups in; they are translated to the config's order when loaded.
 
-#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/cardlist/attribute_names.h"
+#include "gateway/cardlist/card_index.h"
+#include "gateway/cardlist/feed_format.h"
 #include "gateway/core/result.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/interfaces/card_list.h"
 
 namespace yktgw {
 
-struct CardListEntry {
-  std::string token;   // lower-case hex HMAC-SM3
-  CardStatus status = CardStatus::active;
-  std::string masked;  // for operators; may be empty
-  bool operator==(const CardListEntry&) const = default;
-};
+// Whether `feed` may follow the list described by `current`: a delta must start at the
+// current version of a list that came from the feed (feed_version_gap otherwise); a snapshot
+// may not be older than a feed list in use (feed_stale_snapshot). A list built from CSV
+// imports has no platform version, so any snapshot may replace it.
+Result<void> check_feed_sequence(const ListMeta& current, const FeedHeader& feed);
 
+// Transitional: the list as gateway_app.cpp loads it today (CardListDb::load()); replaced by
+// CardListCache.
 struct CardListSnapshot {
   std::int64_t version = 0;
   std::int64_t updated_ms = 0;
   std::unordered_map<std::string, CardEntry> by_token;  // key: token hex
 };
 
+// Transitional, like CardListSnapshot.
 class MemoryCardList final : public CardList {
  public:
   std::optional<CardEntry> find(std::string_view token) const override;
@@ -44,14 +54,27 @@ class MemoryCardList final : public CardList {
   std::shared_ptr<const CardListSnapshot> snapshot_ = std::make_shared<CardListSnapshot>();
 };
 
-// The SQLite side of the card list.
 class CardListDb {
  public:
   static const std::vector<std::string_view>& migrations();
-  // Opens (creating and migrating) the database at `path`.
-  static Result<CardListDb> open(const std::string& path);
 
-  Result<std::shared_ptr<const CardListSnapshot>> load() const;
+  // Opens (creating and migrating) the database at `path`. `names` are the groups in the
+  // order the gateway uses in memory (config cardlist.groups); names the database has not
+  // seen yet are added to its group table.
+  static Result<CardListDb> open(const std::string& path, const AttributeNames& names);
+  static Result<CardListDb> open(const std::string& path);  // with the default groups
+
+  Result<ListMeta> meta() const;
+
+  // When the platform last confirmed the list current (gateway wall time, UTC ms; 0: never).
+  Result<std::int64_t> checked_ms() const;
+  Result<void> set_checked_ms(std::int64_t now_ms);
+
+  // The database's own group table (a superset of the names given to open()).
+  const AttributeNames& stored_groups() const;
+
+  // Every card, in token order, as an index with attribute bits in the order of open()'s names.
+  Result<std::shared_ptr<const CardIndex>> load_index() const;
 
   struct ImportStats {
     std::uint64_t rows = 0;
@@ -60,9 +83,13 @@ class CardListDb {
     std::vector<std::string> first_errors;
     std::int64_t version = 0;
   };
-  // Imports a CSV with the header `card_no,status` (status: active, lost, frozen, cancelled).
-  // A `card_no` of the form `token:<64 hex>` is taken as an already-computed token. The whole
-  // file is applied in one transaction and bumps the list version by one.
+  // Imports a CSV `card_no,status[,attributes]` (status: active, lost, frozen, cancelled;
+  // attributes: names separated by ';', e.g. `disabled;local;staff`). A `card_no` of the form
+  // `token:<64 hex>` is taken as an already-computed token. A row with an attributes field
+  // (even an empty one) sets the card's attributes; a row without keeps what the card had.
+  // The whole file is applied in one transaction and bumps the list version by one. Refused
+  // (code managed_by_feed) once the list comes from the platform's feed: a local version
+  // would break the platform's version sequence.
   Result<ImportStats> import_csv(const std::string& csv_path, const CardTokenizer& tokenizer,
                                  std::int64_t now_ms);
 
@@ -73,9 +100,22 @@ class CardListDb {
   };
   Result<Stats> stats() const;
 
+  // Applies a decoded feed in one transaction after check_feed_sequence() against the stored
+  // list. For a delta, `before_commit` gets the state after the change of every 64-bit prefix
+  // the delta touched (attribute bits in open()'s order), which is what the in-memory index
+  // needs to merge; for a snapshot it gets nothing, the snapshot being the whole list. An
+  // error from `before_commit` rolls the transaction back.
+  using BeforeCommit = std::function<Result<void>(std::vector<PrefixGroup>&& touched)>;
+  Result<void> apply_feed(const Feed& feed, const BeforeCommit& before_commit);
+
   CardListDb(CardListDb&&) noexcept;
   CardListDb& operator=(CardListDb&&) noexcept;
   ~CardListDb();
+
+  // Transitional: gateway_app.cpp still loads the list this way. CardListCache replaces it
+  // (a hash map of strings costs about ten times the index's memory); remove once the app
+  // is switched.
+  Result<std::shared_ptr<const CardListSnapshot>> load() const;
 
  private:
   struct Impl;

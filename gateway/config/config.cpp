@@ -70,12 +70,73 @@ const Binding kBindings[] = {
     {"store.commit_linger_ms", +[](Config& c) -> int& { return c.store.commit_linger_ms; }},
     {"store.queue_capacity", +[](Config& c) -> int& { return c.store.queue_capacity; }},
     {"store.synchronous", +[](Config& c) -> std::string& { return c.store.synchronous; }},
+    {"store.disk_quota_mb", +[](Config& c) -> int& { return c.store.disk_quota_mb; }},
+    {"store.retention_days", +[](Config& c) -> int& { return c.store.retention_days; }},
+    {"store.wal_checkpoint_mb", +[](Config& c) -> int& { return c.store.wal_checkpoint_mb; }},
     {"security.hmac_key_file", +[](Config& c) -> std::string& { return c.security.hmac_key_file; }},
     {"log.level", +[](Config& c) -> std::string& { return c.log.level; }},
     {"log.console", +[](Config& c) -> bool& { return c.log.console; }},
     {"log.file_max_bytes", +[](Config& c) -> int& { return c.log.file_max_bytes; }},
     {"log.file_count", +[](Config& c) -> int& { return c.log.file_count; }},
     {"log.warn_interval_ms", +[](Config& c) -> int& { return c.log.warn_interval_ms; }},
+    {"credentials.terminal_mac_keys_file",
+     +[](Config& c) -> std::string& { return c.credentials.terminal_mac_keys_file; }},
+    {"credentials.ecard_key_dir",
+     +[](Config& c) -> std::string& { return c.credentials.ecard_key_dir; }},
+    {"credentials.ykm_key_dir",
+     +[](Config& c) -> std::string& { return c.credentials.ykm_key_dir; }},
+    {"credentials.qr_clock_skew_ms",
+     +[](Config& c) -> int& { return c.credentials.qr_clock_skew_ms; }},
+    {"credentials.qr_max_validity_ms",
+     +[](Config& c) -> int& { return c.credentials.qr_max_validity_ms; }},
+    {"credentials.replay_cache_entries",
+     +[](Config& c) -> int& { return c.credentials.replay_cache_entries; }},
+    {"cardlist.groups", +[](Config& c) -> std::string& { return c.cardlist.groups; }},
+    {"cardlist.feed_url", +[](Config& c) -> std::string& { return c.cardlist.feed_url; }},
+    {"cardlist.platform_public_key_file",
+     +[](Config& c) -> std::string& { return c.cardlist.platform_public_key_file; }},
+    {"cardlist.ca_file", +[](Config& c) -> std::string& { return c.cardlist.ca_file; }},
+    {"cardlist.poll_interval_s", +[](Config& c) -> int& { return c.cardlist.poll_interval_s; }},
+    {"cardlist.snapshot_timeout_s",
+     +[](Config& c) -> int& { return c.cardlist.snapshot_timeout_s; }},
+    {"cardlist.max_age_s", +[](Config& c) -> int& { return c.cardlist.max_age_s; }},
+    {"district.endpoint", +[](Config& c) -> std::string& { return c.district.endpoint; }},
+    {"district.server_public_key",
+     +[](Config& c) -> std::string& { return c.district.server_public_key; }},
+    {"district.client_key_file",
+     +[](Config& c) -> std::string& { return c.district.client_key_file; }},
+    {"district.heartbeat_interval_ms",
+     +[](Config& c) -> int& { return c.district.heartbeat_interval_ms; }},
+    {"district.heartbeat_timeout_ms",
+     +[](Config& c) -> int& { return c.district.heartbeat_timeout_ms; }},
+    {"district.online_max_inflight",
+     +[](Config& c) -> int& { return c.district.online_max_inflight; }},
+    {"policy.file", +[](Config& c) -> std::string& { return c.policy.file; }},
+    {"policy.service_items_file",
+     +[](Config& c) -> std::string& { return c.policy.service_items_file; }},
+    {"policy.state_flush_ms", +[](Config& c) -> int& { return c.policy.state_flush_ms; }},
+    {"upstream.district_regions",
+     +[](Config& c) -> std::string& { return c.upstream.district_regions; }},
+    {"upstream.crossprov_regions",
+     +[](Config& c) -> std::string& { return c.upstream.crossprov_regions; }},
+    {"upstream.unknown_region_destination",
+     +[](Config& c) -> std::string& { return c.upstream.unknown_region_destination; }},
+    {"upstream.no_card_destination",
+     +[](Config& c) -> std::string& { return c.upstream.no_card_destination; }},
+    {"upstream.copy_all_to_district",
+     +[](Config& c) -> bool& { return c.upstream.copy_all_to_district; }},
+    {"upstream.batch_max_records", +[](Config& c) -> int& { return c.upstream.batch_max_records; }},
+    {"upstream.batch_max_bytes", +[](Config& c) -> int& { return c.upstream.batch_max_bytes; }},
+    {"upstream.batch_linger_ms", +[](Config& c) -> int& { return c.upstream.batch_linger_ms; }},
+    {"upstream.retry_min_ms", +[](Config& c) -> int& { return c.upstream.retry_min_ms; }},
+    {"upstream.retry_max_ms", +[](Config& c) -> int& { return c.upstream.retry_max_ms; }},
+    {"https.url", +[](Config& c) -> std::string& { return c.https.url; }},
+    {"https.ca_file", +[](Config& c) -> std::string& { return c.https.ca_file; }},
+    {"https.client_cert_file", +[](Config& c) -> std::string& { return c.https.client_cert_file; }},
+    {"https.client_key_file", +[](Config& c) -> std::string& { return c.https.client_key_file; }},
+    {"https.connect_timeout_ms", +[](Config& c) -> int& { return c.https.connect_timeout_ms; }},
+    {"https.timeout_ms", +[](Config& c) -> int& { return c.https.timeout_ms; }},
+    {"https.max_in_flight", +[](Config& c) -> int& { return c.https.max_in_flight; }},
 };
 
 const Binding* find_binding(std::string_view path) {
@@ -266,6 +327,152 @@ std::optional<std::string> uri_problem(std::string_view uri) {
   return std::nullopt;
 }
 
+// ZeroMQ endpoint of the district platform: CURVE runs over TCP here, so only tcp:// with an
+// explicit port (ZeroMQ has no default port to fall back on).
+std::optional<std::string> zmq_endpoint_problem(std::string_view endpoint) {
+  constexpr std::string_view kShape = "expected tcp://host:port, e.g. tcp://10.50.0.8:7100";
+  if (endpoint.empty()) return std::nullopt;
+  if (!endpoint.starts_with("tcp://")) return std::string(kShape);
+  const std::string_view rest = endpoint.substr(6);
+  std::string_view host;
+  std::string_view port;
+  if (!rest.empty() && rest.front() == '[') {  // IPv6 literal
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+      return std::string(kShape);
+    }
+    host = rest.substr(1, close - 1);
+    port = rest.substr(close + 2);
+  } else {
+    const auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return "expected a port, e.g. tcp://10.50.0.8:7100";
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return "expected an IPv6 host in brackets, e.g. tcp://[::1]:7100";
+    }
+  }
+  if (host.empty() || host.find_first_of("/?#@ \t*;") != std::string_view::npos) {
+    return std::string(kShape);
+  }
+  int number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
+      number > 65535) {
+    return "expected a port in 1..65535";
+  }
+  return std::nullopt;
+}
+
+// A CURVE key in Z85 (ZeroMQ RFC 32): 40 characters, every group of 5 below 2^32.
+std::optional<std::string> curve_key_problem(std::string_view key) {
+  constexpr std::string_view kAlphabet =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  if (key.empty()) return std::nullopt;
+  bool ok = key.size() == 40;
+  for (std::size_t i = 0; ok && i < key.size(); i += 5) {
+    std::uint64_t value = 0;
+    for (std::size_t j = i; j < i + 5; ++j) {
+      const auto digit = kAlphabet.find(key[j]);
+      if (digit == std::string_view::npos) {
+        ok = false;
+        break;
+      }
+      value = value * 85 + digit;
+    }
+    if (value > 0xFFFFFFFFu) ok = false;
+  }
+  if (ok) return std::nullopt;
+  return "expected a CURVE public key: 40 characters of Z85";
+}
+
+// Issuer regions for routing: "51,52,54". Two-digit province-level codes (the first two digits
+// of a citizen number), so a typo such as "5l" or "510" is caught at start.
+std::optional<std::string> region_list_problem(std::string_view list) {
+  constexpr std::string_view kShape =
+      "expected comma-separated two-digit region codes 11..82, e.g. \"51,52,54\"";
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  if (trim(list).empty()) return std::nullopt;
+  for (;;) {
+    const auto comma = list.find(',');
+    const std::string_view item = trim(list.substr(0, comma));
+    int code = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+    if (item.size() != 2 || ec != std::errc() || end != item.data() + item.size() || code < 11 ||
+        code > 82) {
+      return std::string(kShape);
+    }
+    if (comma == std::string_view::npos) return std::nullopt;
+    list = list.substr(comma + 1);
+  }
+}
+
+// Base URL of the cross-province platform. Only https: the link carries personal data across
+// provinces and pins the platform's CA.
+std::optional<std::string> https_url_problem(std::string_view url) {
+  constexpr std::string_view kShape =
+      "expected https://host[:port][/path], e.g. https://10.51.0.8:8443/ykt";
+  if (url.empty()) return std::nullopt;
+  if (!url.starts_with("https://")) return std::string(kShape);
+  std::string_view rest = url.substr(8);
+  if (rest.find_first_of("?#@ \t") != std::string_view::npos) {
+    return "expected https://host[:port][/path] without user, query or fragment";
+  }
+  const auto slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  std::string_view host = authority;
+  std::string_view port;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return "expected ']' after the IPv6 address";
+    host = authority.substr(1, close - 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::string(kShape);
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      if (authority.find(':', colon + 1) != std::string_view::npos) {
+        return "expected an IPv6 host in brackets, e.g. https://[::1]:8443";
+      }
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (host.empty()) return std::string(kShape);
+  if (has_port) {
+    int number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
+        number > 65535) {
+      return "expected a port in 1..65535";
+    }
+  }
+  return std::nullopt;
+}
+
+// Base URL of the card list feed. Plain http is allowed besides https: every feed carries the
+// platform's SM2 signature, which the gateway checks whatever the transport.
+std::optional<std::string> feed_url_problem(std::string_view url) {
+  if (url.empty()) return std::nullopt;
+  const std::string as_https =
+      url.starts_with("http://") ? "https://" + std::string(url.substr(7)) : std::string(url);
+  if (https_url_problem(as_https)) {
+    return "expected http(s)://host[:port][/path] without user, query or fragment, e.g. "
+           "https://10.50.0.8:8443/ykt";
+  }
+  return std::nullopt;
+}
+
 // Why `value` is not acceptable for `spec`, as the text after "has invalid value 'x': ".
 std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) {
@@ -291,6 +498,16 @@ std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& valu
     case StringCheck::mqtt_client_id:
       if (s->find_first_of("+#/") != std::string::npos) return "expected no '+', '#' or '/'";
       return std::nullopt;
+    case StringCheck::zmq_endpoint:
+      return zmq_endpoint_problem(*s);
+    case StringCheck::curve_key:
+      return curve_key_problem(*s);
+    case StringCheck::region_list:
+      return region_list_problem(*s);
+    case StringCheck::https_url:
+      return https_url_problem(*s);
+    case StringCheck::feed_url:
+      return feed_url_problem(*s);
     case StringCheck::path:
       if (s->empty()) return "expected a non-empty path";
       [[fallthrough]];
@@ -425,6 +642,60 @@ class Loader {
       const std::string unset = cert_set ? "mqtt.tls.key_file" : "mqtt.tls.cert_file";
       return make_error("invalid_value", origin_of(set) + ": key '" + set + "' is set but '" +
                                              unset + "' is not; set both or neither");
+    }
+    // Feeds are worthless unverified: a feed URL needs the key that checks them.
+    if (!config_.cardlist.feed_url.empty() && config_.cardlist.platform_public_key_file.empty()) {
+      return make_error("invalid_value", origin_of("cardlist.feed_url") +
+                                             ": key 'cardlist.feed_url' is set but "
+                                             "'cardlist.platform_public_key_file' is not; set "
+                                             "both or leave the feed URL empty");
+    }
+    // A district link needs both halves of CURVE: blamed on the endpoint, which is what turns
+    // the link on.
+    const DistrictConfig& d = config_.district;
+    const char* missing = d.server_public_key.empty() ? "district.server_public_key"
+                          : d.client_key_file.empty() ? "district.client_key_file"
+                                                      : nullptr;
+    if (!d.endpoint.empty() && missing != nullptr) {
+      return make_error("invalid_value", origin_of("district.endpoint") +
+                                             ": key 'district.endpoint' is set but '" + missing +
+                                             "' is not; set both or leave the endpoint empty");
+    }
+    if (d.heartbeat_timeout_ms <= d.heartbeat_interval_ms) {
+      const std::string interval = std::to_string(d.heartbeat_interval_ms);
+      const std::string timeout = std::to_string(d.heartbeat_timeout_ms);
+      if (seq_of("district.heartbeat_timeout_ms") >= seq_of("district.heartbeat_interval_ms")) {
+        return invalid("district.heartbeat_timeout_ms", timeout,
+                       "expected more than district.heartbeat_interval_ms (" + interval + ")");
+      }
+      return invalid("district.heartbeat_interval_ms", interval,
+                     "expected less than district.heartbeat_timeout_ms (" + timeout + ")");
+    }
+    const UpstreamConfig& u = config_.upstream;
+    if (u.retry_max_ms < u.retry_min_ms) {
+      if (seq_of("upstream.retry_max_ms") >= seq_of("upstream.retry_min_ms")) {
+        return invalid(
+            "upstream.retry_max_ms", std::to_string(u.retry_max_ms),
+            "expected at least upstream.retry_min_ms (" + std::to_string(u.retry_min_ms) + ")");
+      }
+      return invalid(
+          "upstream.retry_min_ms", std::to_string(u.retry_min_ms),
+          "expected at most upstream.retry_max_ms (" + std::to_string(u.retry_max_ms) + ")");
+    }
+    const HttpsConfig& h = config_.https;
+    if (h.client_cert_file.empty() != h.client_key_file.empty()) {
+      const bool cert_set = !h.client_cert_file.empty();
+      const std::string set = cert_set ? "https.client_cert_file" : "https.client_key_file";
+      const std::string unset = cert_set ? "https.client_key_file" : "https.client_cert_file";
+      return make_error("invalid_value", origin_of(set) + ": key '" + set + "' is set but '" +
+                                             unset + "' is not; set both or neither");
+    }
+    // The link pins the platform's CA rather than trusting the system store: blamed on the url,
+    // which is what turns the link on.
+    if (!h.url.empty() && h.ca_file.empty()) {
+      return make_error("invalid_value", origin_of("https.url") +
+                                             ": key 'https.url' is set but 'https.ca_file' is "
+                                             "not; set both or leave the url empty");
     }
     return {};
   }

@@ -48,10 +48,81 @@ struct StoreConfig {
   int commit_linger_ms = 1;
   int queue_capacity = 100000;
   std::string synchronous = "full";  // full | normal
+  int disk_quota_mb = 0;             // records.db + outbox.db; 0: unlimited (gateway/outbox)
+  int retention_days = 30;           // forwarded records are pruned after this
+  int wal_checkpoint_mb = 64;        // records.db-wal size that triggers a TRUNCATE checkpoint
 };
 
 struct SecurityConfig {
   std::string hmac_key_file;  // absolute after loading
+};
+
+// Credential checks: terminal MACs on card requests, QR issuer keys, validity and replay rules.
+struct CredentialsConfig {
+  std::string terminal_mac_keys_file;  // empty: no terminal has a MAC key
+  std::string ecard_key_dir;           // empty: ecard_qr codes are not accepted
+  std::string ykm_key_dir;             // empty: ykm_qr codes are not accepted
+  int qr_clock_skew_ms = 5000;
+  int qr_max_validity_ms = 120000;
+  int replay_cache_entries = 500000;
+};
+
+// Card list. `groups` is shared with the credential decoders: the order of the names fixes the
+// attribute bits (kFirstGroupBit + index), so QR payloads and list entries agree.
+struct CardListConfig {
+  std::string groups = "staff,student,site_worker,resident";
+  // The platform's signed feed (docs/cardlist-feed.md); empty: no updates, CSV imports only.
+  std::string feed_url;
+  std::string platform_public_key_file;  // absolute after loading; required with feed_url
+  std::string ca_file;                   // absolute after loading; empty: the system CA store
+  int poll_interval_s = 60;
+  int snapshot_timeout_s = 600;
+  int max_age_s = 86400;  // a list not known current for longer is stale; 0: never by age
+};
+
+// The ZeroMQ district link (connectors/zmq). An empty endpoint means no link: health down,
+// online authorization answered link_down at once.
+struct DistrictConfig {
+  std::string endpoint;           // tcp://host:port; empty: no district link
+  std::string server_public_key;  // Z85, 40 characters; pinned
+  std::string client_key_file;    // absolute after loading; empty when unset
+  int heartbeat_interval_ms = 1000;
+  int heartbeat_timeout_ms = 3500;
+  int online_max_inflight = 1000;
+};
+
+// Scenario policies (gateway/policy, docs/policies.md).
+struct PolicyConfig {
+  std::string file = "/etc/yktgw/policies.toml";                     // absolute after loading
+  std::string service_items_file = "/etc/yktgw/service-items.toml";  // absolute after loading
+  int state_flush_ms = 5;  // write-behind interval of the policy counters (state.db)
+};
+
+// Record forwarding (gateway/outbox, docs/upstream-https.md): routing by issuer region and
+// record kind, batching, retries. Destinations are "district" and "crossprov".
+struct UpstreamConfig {
+  std::string district_regions = "50";
+  std::string crossprov_regions = "51,52,54";
+  std::string unknown_region_destination = "district";  // district | crossprov | both
+  std::string no_card_destination = "district";         // district | crossprov | both
+  bool copy_all_to_district = false;
+  int batch_max_records = 500;
+  int batch_max_bytes = 262144;  // uncompressed
+  int batch_linger_ms = 200;
+  int retry_min_ms = 500;
+  int retry_max_ms = 60000;
+};
+
+// The HTTPS cross-province link (connectors/https). An empty url means no link: records routed
+// to "crossprov" are kept, not forwarded.
+struct HttpsConfig {
+  std::string url;               // https://host[:port][/path]; batches go to {url}/batches
+  std::string ca_file;           // absolute after loading; the pinned CA, required with url
+  std::string client_cert_file;  // absolute after loading; mTLS, set with client_key_file
+  std::string client_key_file;
+  int connect_timeout_ms = 3000;
+  int timeout_ms = 10000;
+  int max_in_flight = 4;
 };
 
 struct LogConfig {
@@ -68,6 +139,12 @@ struct Config {
   StoreConfig store;
   SecurityConfig security;
   LogConfig log;
+  CredentialsConfig credentials;
+  CardListConfig cardlist;
+  DistrictConfig district;
+  PolicyConfig policy;
+  UpstreamConfig upstream;
+  HttpsConfig https;
   std::string source_file;  // the file it was loaded from; empty for defaults only
 };
 
@@ -82,6 +159,11 @@ enum class StringCheck : std::uint8_t {
   mqtt_client_id,  // empty (derived) or free of MQTT wildcards and '/'
   path,            // non-empty; relative values resolve against the config file's directory
   optional_path,   // empty means unset; otherwise as `path`
+  zmq_endpoint,    // empty (unset) or tcp://host:port
+  curve_key,       // empty (unset) or a 40-character Z85 CURVE key
+  region_list,     // comma-separated two-digit issuer region codes 11..82; may be empty
+  https_url,       // empty (unset) or https://host[:port][/path]
+  feed_url,        // empty (unset) or http(s)://host[:port][/path]
 };
 
 struct KeySpec {

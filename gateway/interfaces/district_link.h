@@ -16,7 +16,7 @@ namespace yktgw {
 class LinkHealth {
  public:
   virtual ~LinkHealth() = default;
-  // True while heartbeats arrive within the configured interval.
+  // True while the last heartbeat answer arrived within the configured timeout.
   virtual bool up() const = 0;
   // UTC ms of the last heartbeat answer; 0 when none yet.
   virtual std::int64_t last_heartbeat_ms() const = 0;
@@ -50,7 +50,8 @@ class OnlineAuthClient {
   using Callback = std::function<void(OnlineOutcome, const OnlineAuthReply&)>;
   virtual ~OnlineAuthClient() = default;
   // Never blocks. `done` runs exactly once, on the client's own thread (or inline when the
-  // link is known to be down), at the latest shortly after `deadline`.
+  // link is known to be down, or with `error` when the client's in-flight limit is reached), at
+  // the latest shortly after `deadline`.
   virtual void authorize(OnlineAuthRequest request, std::chrono::milliseconds deadline,
                          Callback done) = 0;
 };

@@ -7,40 +7,19 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 
 #include "gateway/store/sqlite_util.h"
+#include "tests/gateway/cardlist/cardlist_test_util.h"
 
 namespace yktgw {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-cardlist-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << text;
-    return file(name);
-  }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 CardTokenizer tokenizer() {
   auto t = CardTokenizer::create("0123456789abcdef");
@@ -325,6 +304,205 @@ TEST(CardStatus, NamesRoundTrip) {
     EXPECT_EQ(card_status_from(to_string(s)), s);
   EXPECT_EQ(card_status_from("Active"), std::nullopt);
   EXPECT_EQ(card_status_from(""), std::nullopt);
+}
+
+
+// --- schema v2: attributes, feed state, group names -------------------------------------------
+
+std::optional<CardEntry> entry_of(CardListDb& db, const std::string& token) {
+  auto index = db.load_index();
+  EXPECT_TRUE(index.ok()) << (index.ok() ? "" : index.error().message);
+  return index.ok() ? (*index)->find(token) : std::nullopt;
+}
+
+constexpr HolderAttributes kStaff = 1u << kFirstGroupBit;
+constexpr HolderAttributes kStudent = 1u << (kFirstGroupBit + 1);
+constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
+
+TEST_F(CardListDbTest, ImportsAttributeNames) {
+  auto st = import(
+      "card_no,status,attributes\n"
+      "500156199001011234,active,disabled;local;staff\n"
+      "12345678,lost, site_worker ; student \n"
+      "12345679,frozen,\n"
+      "12345680,active\n");
+  EXPECT_EQ(st.rejected, 0u);
+  EXPECT_EQ(st.upserted, 4u);
+  EXPECT_EQ(entry_of(*db_, tok_.token("500156199001011234")),
+            (CardEntry{CardStatus::active, kAttrDisabled | kAttrLocalResident | kStaff}));
+  EXPECT_EQ(entry_of(*db_, tok_.token("12345678")),
+            (CardEntry{CardStatus::lost, kSiteWorker | kStudent}));
+  EXPECT_EQ(entry_of(*db_, tok_.token("12345679")), (CardEntry{CardStatus::frozen, 0}));
+  EXPECT_EQ(entry_of(*db_, tok_.token("12345680")), (CardEntry{CardStatus::active, 0}));
+}
+
+TEST_F(CardListDbTest, ARowWithoutAttributesKeepsThemAnEmptyFieldClearsThem) {
+  import("card_no,status,attributes\n12345678,active,local;staff\n12345679,active,disabled\n");
+  import("card_no,status\n12345678,lost\n12345679,lost,\n");
+  EXPECT_EQ(entry_of(*db_, tok_.token("12345678")),
+            (CardEntry{CardStatus::lost, kAttrLocalResident | kStaff}));
+  EXPECT_EQ(entry_of(*db_, tok_.token("12345679")), (CardEntry{CardStatus::lost, 0}));
+}
+
+TEST_F(CardListDbTest, RejectsUnknownAttributeNamesAndListsTheKnownOnes) {
+  auto st = import("card_no,status,attributes\n12345678,active,staff;volunteer\n");
+  EXPECT_EQ(st.rejected, 1u);
+  ASSERT_EQ(st.first_errors.size(), 1u);
+  EXPECT_THAT(st.first_errors[0], HasSubstr("unknown attribute 'volunteer'"));
+  EXPECT_THAT(st.first_errors[0], HasSubstr("disabled, local, staff, student"));
+  EXPECT_FALSE(entry_of(*db_, tok_.token("12345678")).has_value());
+}
+
+TEST(CardListDbGroups, StoredBitsFollowNamesWhenTheConfigReordersGroups) {
+  TempDir dir;
+  auto tok = tokenizer();
+  const std::string path = dir.file("cardlist.db");
+  {
+    auto db = CardListDb::open(path, AttributeNames::parse("staff,student").value());
+    ASSERT_TRUE(db.ok());
+    auto st = db->import_csv(dir.write("a.csv", "12345678,active,student\n"), tok, 1);
+    ASSERT_TRUE(st.ok());
+  }
+  // Reordered, and a new group: the card is still a student, now at the bit the config gives.
+  auto db = CardListDb::open(path, AttributeNames::parse("volunteer,student,staff").value());
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->stored_groups().groups(),
+            (std::vector<std::string>{"staff", "student", "volunteer"}));
+  EXPECT_EQ(entry_of(*db, tok.token("12345678"))->attributes, 1u << (kFirstGroupBit + 1));
+  auto dropped = CardListDb::open(path, AttributeNames::parse("staff").value());
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(entry_of(*dropped, tok.token("12345678"))->attributes, 0u);  // not a known group
+}
+
+TEST(CardListDbMigration, AVersion1DatabaseKeepsItsCards) {
+  TempDir dir;
+  const std::string path = dir.file("cardlist.db");
+  const std::string token(64, 'a');
+  {
+    auto db = sqlite::Database::open(path, true);
+    ASSERT_TRUE(db.ok());
+    // Schema v1 exactly as the first release wrote it.
+    ASSERT_TRUE(sqlite::migrate(*db, {CardListDb::migrations()[0]}, path).ok());
+    ASSERT_TRUE(db->exec("INSERT INTO card VALUES ('" + token + "', 'lost', '5001********12', 5);"
+                         "UPDATE list_meta SET version = 9, updated_ms = 1234;")
+                    .ok());
+  }
+  auto db = CardListDb::open(path);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  auto meta = db->meta();
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(*meta, (ListMeta{9, 1234, ""}));
+  EXPECT_EQ(entry_of(*db, token), (CardEntry{CardStatus::lost, 0}));
+  auto raw = sqlite::Database::open(path, false, true);
+  ASSERT_TRUE(raw.ok());
+  auto v = raw->prepare("PRAGMA user_version");
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(sqlite3_step(v->get()), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(v->get(), 0), 2);
+}
+
+Result<void> nothing_to_do(std::vector<PrefixGroup>&&) { return {}; }
+
+TEST_F(CardListDbTest, ImportIsRefusedOnceTheListComesFromTheFeed) {
+  std::mt19937_64 rng(1);
+  auto feed = testing::decoded(testing::snapshot_bytes(5, {testing::upsert(
+                                                              testing::random_token(rng),
+                                                              CardStatus::lost)}));
+  ASSERT_TRUE(db_->apply_feed(feed, nothing_to_do).ok());
+  auto r = db_->import_csv(dir_.write("x.csv", "12345678,active\n"), tok_, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "managed_by_feed");
+  EXPECT_EQ(load()->version, 5);
+}
+
+TEST_F(CardListDbTest, ASnapshotWritesOnlyTheDifference) {
+  import("card_no,status\n12345678,active\n12345679,lost\n");
+  const auto keep = *token_from_hex(tok_.token("12345678"));
+  const auto drop = *token_from_hex(tok_.token("12345679"));
+  std::mt19937_64 rng(2);
+  const auto added = testing::random_token(rng);
+  auto feed = testing::decoded(testing::snapshot_bytes(
+      3, {testing::upsert(keep, CardStatus::active), testing::upsert(added, CardStatus::frozen)},
+      5000));
+  ASSERT_TRUE(db_->apply_feed(feed, nothing_to_do).ok());
+  EXPECT_EQ(entry_of(*db_, token_to_hex(keep)), (CardEntry{CardStatus::active, 0}));
+  EXPECT_FALSE(entry_of(*db_, token_to_hex(drop)).has_value());
+  EXPECT_EQ(entry_of(*db_, token_to_hex(added))->status, CardStatus::frozen);
+  // The unchanged row was not rewritten: it keeps its masked form and its time.
+  auto raw = sqlite::Database::open(dir_.file("cardlist.db"), false, true);
+  ASSERT_TRUE(raw.ok());
+  auto st = raw->prepare("SELECT masked, updated_ms FROM card WHERE token = '" +
+                         token_to_hex(keep) + "'");
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(sqlite3_step(st->get()), SQLITE_ROW);
+  EXPECT_EQ(st->column_text(0), mask_card_number("12345678"));
+  EXPECT_EQ(sqlite3_column_int64(st->get(), 1), 1000);
+  auto meta = db_->meta();
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(*meta, (ListMeta{3, 5000, feed.id}));
+}
+
+TEST_F(CardListDbTest, ADeltaReportsEveryTokenOfEachTouchedPrefix) {
+  using testing::token_with_prefix;
+  const std::uint64_t p = 0x1111222233334444ULL;
+  auto first = testing::decoded(testing::snapshot_bytes(
+      1, {testing::upsert(token_with_prefix(p, 1), CardStatus::lost),
+          testing::upsert(token_with_prefix(p, 2), CardStatus::frozen),
+          testing::upsert(token_with_prefix(p + 1, 1), CardStatus::active)}));
+  ASSERT_TRUE(db_->apply_feed(first, nothing_to_do).ok());
+  auto delta = testing::decoded(testing::delta_bytes(
+      1, {testing::upsert(token_with_prefix(p, 3), CardStatus::cancelled, kStaff),
+          testing::removal(token_with_prefix(p, 1)),
+          testing::removal(token_with_prefix(p + 2, 1))}));  // never listed
+  std::vector<PrefixGroup> seen;
+  ASSERT_TRUE(db_->apply_feed(delta, [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
+                   seen = std::move(touched);
+                   return {};
+                 }).ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].prefix, p);
+  EXPECT_EQ(seen[0].tokens,
+            (std::vector<IndexedToken>{
+                {token_with_prefix(p, 2), pack_entry(CardEntry{CardStatus::frozen, 0})},
+                {token_with_prefix(p, 3), pack_entry(CardEntry{CardStatus::cancelled, kStaff})}}));
+  EXPECT_EQ(seen[1].prefix, p + 2);
+  EXPECT_TRUE(seen[1].tokens.empty());
+}
+
+TEST_F(CardListDbTest, AFailureBeforeCommitRollsTheFeedBack) {
+  import("card_no,status\n12345678,lost\n");
+  std::mt19937_64 rng(3);
+  auto feed = testing::decoded(
+      testing::snapshot_bytes(8, {testing::upsert(testing::random_token(rng), CardStatus::active)}));
+  auto r = db_->apply_feed(feed, [](std::vector<PrefixGroup>&&) -> Result<void> {
+    return make_error("out_of_memory", "test");
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "out_of_memory");
+  auto snap = load();
+  EXPECT_EQ(snap->version, 1);
+  EXPECT_EQ(status_of(*snap, tok_.token("12345678")), CardStatus::lost);
+  EXPECT_EQ(snap->by_token.size(), 1u);
+}
+
+TEST(FeedSequence, DeltasFollowTheVersionSnapshotsNeverGoBack) {
+  FeedHeader delta;
+  delta.kind = FeedKind::delta;
+  delta.base_version = 4;
+  delta.version = 5;
+  EXPECT_TRUE(check_feed_sequence(ListMeta{4, 1, "f"}, delta).ok());
+  EXPECT_EQ(check_feed_sequence(ListMeta{3, 1, "f"}, delta).error().code, "feed_version_gap");
+  EXPECT_EQ(check_feed_sequence(ListMeta{5, 1, "f"}, delta).error().code, "feed_version_gap");
+  // A list from CSV imports has no platform version for a delta to follow.
+  EXPECT_EQ(check_feed_sequence(ListMeta{4, 1, ""}, delta).error().code, "feed_version_gap");
+
+  FeedHeader snap;
+  snap.kind = FeedKind::snapshot;
+  snap.version = 4;
+  EXPECT_TRUE(check_feed_sequence(ListMeta{4, 1, "f"}, snap).ok());  // the same again: re-sync
+  EXPECT_TRUE(check_feed_sequence(ListMeta{3, 1, "f"}, snap).ok());
+  EXPECT_EQ(check_feed_sequence(ListMeta{5, 1, "f"}, snap).error().code, "feed_stale_snapshot");
+  EXPECT_TRUE(check_feed_sequence(ListMeta{9, 1, ""}, snap).ok());  // imports: any snapshot
 }
 
 }  // namespace

@@ -230,6 +230,21 @@ TEST(ConfigSchema, EachKeyBindsItsOwnField) {
       {"store.synchronous", "normal"},
       {"security.hmac_key_file", "/srv/other.key"},
       {"log.level", "debug"},
+      {"credentials.terminal_mac_keys_file", "/etc/yktgw/terminal-mac.keys"},
+      {"credentials.ecard_key_dir", "/etc/yktgw/ecard"},
+      {"credentials.ykm_key_dir", "/etc/yktgw/ykm"},
+      {"cardlist.groups", "staff,guard"},
+      {"cardlist.platform_public_key_file", "/etc/yktgw/platform-feed.pub.pem"},
+      {"cardlist.ca_file", "/etc/yktgw/platform-ca.pem"},
+      {"policy.file", "/srv/policies.toml"},
+      {"policy.service_items_file", "/srv/service-items.toml"},
+      {"district.server_public_key", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"},
+      {"district.client_key_file", "/etc/yktgw/district.key"},
+      {"upstream.district_regions", "50,11"},
+      {"upstream.crossprov_regions", "51"},
+      {"upstream.unknown_region_destination", "both"},
+      {"upstream.no_card_destination", "crossprov"},
+      {"https.ca_file", "/etc/yktgw/crossprov-ca.pem"},
   };
   auto base = parse(kMinimal);
   ASSERT_TRUE(base) << error_of(base);
@@ -240,6 +255,25 @@ TEST(ConfigSchema, EachKeyBindsItsOwnField) {
     if (spec.path == "mqtt.tls.cert_file" || spec.path == "mqtt.tls.key_file") {
       overrides = {"mqtt.tls.cert_file=/c.pem", "mqtt.tls.key_file=/k.pem"};
       expect_changed = {"mqtt.tls.cert_file", "mqtt.tls.key_file"};
+    } else if (spec.path == "https.client_cert_file" || spec.path == "https.client_key_file") {
+      overrides = {"https.client_cert_file=/c.pem", "https.client_key_file=/k.pem"};
+      expect_changed = {"https.client_cert_file", "https.client_key_file"};
+    } else if (spec.path == "https.url") {
+      // A url turns the link on, and the link needs its pinned CA.
+      overrides = {"https.url=https://10.51.0.8:8443/ykt", "https.ca_file=/etc/yktgw/ca.pem"};
+      expect_changed = {"https.url", "https.ca_file"};
+    } else if (spec.path == "cardlist.feed_url") {
+      // A feed is only taken with the key that checks its signature.
+      overrides = {"cardlist.feed_url=https://10.50.0.8:8443/ykt",
+                   "cardlist.platform_public_key_file=/etc/yktgw/platform-feed.pub.pem"};
+      expect_changed = {"cardlist.feed_url", "cardlist.platform_public_key_file"};
+    } else if (spec.path == "district.endpoint") {
+      // An endpoint turns the link on, and a link needs both CURVE keys.
+      overrides = {"district.endpoint=tcp://10.50.0.8:7100",
+                   "district.server_public_key=" + string_values.at("district.server_public_key"),
+                   "district.client_key_file=/etc/yktgw/district.key"};
+      expect_changed = {"district.endpoint", "district.server_public_key",
+                        "district.client_key_file"};
     } else if (spec.type == KeyType::boolean) {
       overrides = {spec.path + "=" + (spec.default_text == "true" ? "false" : "true")};
     } else if (spec.type == KeyType::integer) {
@@ -649,6 +683,112 @@ TEST(ConfigValueText, QuotesStringsAndRefusesUnknownKeys) {
   auto unknown = config_value_text(*config, "mqtt");
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, "unknown_key");
+}
+
+// ---- [district]: the ZeroMQ district link ------------------------------------------------------
+
+constexpr const char* kServerKey = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+
+TEST(ConfigDistrict, OffByDefaultAndTheExampleLoads) {
+  auto config = parse(kMinimal);
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_TRUE(config->district.endpoint.empty());
+  EXPECT_EQ(config->district.heartbeat_interval_ms, 1000);
+  EXPECT_EQ(config->district.heartbeat_timeout_ms, 3500);
+  EXPECT_EQ(config->district.online_max_inflight, 1000);
+  auto example = load_config(kExample.string());
+  ASSERT_TRUE(example) << error_of(example);
+  EXPECT_EQ(example->district.client_key_file,
+            (kSourceDir / "config" / "dev-keys" / "district-client.key").lexically_normal());
+}
+
+TEST(ConfigDistrict, EndpointMustBeTcpWithAPort) {
+  const std::vector<std::string> good = {"tcp://127.0.0.1:7100", "tcp://platform.cq.gov:7100",
+                                         "tcp://[::1]:7100"};
+  for (const std::string& e : good) {
+    EXPECT_TRUE(parse(kMinimal, {"district.endpoint=" + e,
+                                 std::string("district.server_public_key=") + kServerKey,
+                                 "district.client_key_file=/k"}))
+        << e;
+  }
+  const std::vector<std::string> bad = {"127.0.0.1:7100",       "tcp://127.0.0.1",
+                                        "ipc:///tmp/x",         "tcp://:7100",
+                                        "tcp://127.0.0.1:70000", "tcp://*:7100",
+                                        "tcp://::1:7100"};
+  for (const std::string& e : bad) {
+    auto config = parse(kMinimal, {"district.endpoint=" + e});
+    ASSERT_FALSE(config) << e;
+    EXPECT_EQ(config.error().code, "invalid_value") << e;
+    EXPECT_THAT(config.error().message, HasSubstr("district.endpoint")) << e;
+  }
+}
+
+TEST(ConfigDistrict, ServerKeyMustBeZ85) {
+  EXPECT_TRUE(parse(kMinimal, {std::string("district.server_public_key=") + kServerKey}));
+  for (const std::string& k : {std::string("short"), std::string(40, '"'), std::string(40, '#')}) {
+    auto config = parse(kMinimal, {"district.server_public_key=" + k});
+    ASSERT_FALSE(config) << k;
+    EXPECT_THAT(config.error().message, HasSubstr("40 characters of Z85"));
+  }
+}
+
+TEST(ConfigDistrict, AnEndpointNeedsBothKeys) {
+  auto config = parse_with("[district]\nendpoint = \"tcp://127.0.0.1:7100\"\n");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().code, "invalid_value");
+  EXPECT_EQ(config.error().message,
+            "test.toml:7:12: key 'district.endpoint' is set but 'district.server_public_key' is "
+            "not; set both or leave the endpoint empty");
+  config = parse(kMinimal, {"district.endpoint=tcp://127.0.0.1:7100",
+                            std::string("district.server_public_key=") + kServerKey});
+  ASSERT_FALSE(config);
+  EXPECT_THAT(config.error().message, HasSubstr("'district.client_key_file' is not"));
+}
+
+TEST(ConfigDistrict, HeartbeatTimeoutMustExceedTheInterval) {
+  auto config =
+      parse_with("[district]\nheartbeat_interval_ms = 1000\nheartbeat_timeout_ms = 1000\n");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().message,
+            "test.toml:8:24: key 'district.heartbeat_timeout_ms' has invalid value '1000': "
+            "expected more than district.heartbeat_interval_ms (1000)");
+  config = parse(kMinimal, {"district.heartbeat_interval_ms=5000"});
+  ASSERT_FALSE(config);
+  EXPECT_THAT(config.error().message, StartsWith("--set district.heartbeat_interval_ms=5000: "));
+  EXPECT_TRUE(parse(kMinimal, {"district.heartbeat_interval_ms=5000",
+                               "district.heartbeat_timeout_ms=15000"}));
+}
+
+// ---- cardlist feed (docs/cardlist-feed.md) ----------------------------------------------------
+
+TEST(ConfigCardList, NoFeedByDefault) {
+  auto config = parse(kMinimal);
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_TRUE(config->cardlist.feed_url.empty());
+  EXPECT_EQ(config->cardlist.poll_interval_s, 60);
+  EXPECT_EQ(config->cardlist.snapshot_timeout_s, 600);
+  EXPECT_EQ(config->cardlist.max_age_s, 86400);
+}
+
+TEST(ConfigCardList, FeedUrlIsHttpOrHttpsAndNeedsThePlatformKey) {
+  const std::string key = "cardlist.platform_public_key_file=/etc/yktgw/platform.pub.pem";
+  for (const char* url : {"http://127.0.0.1:8080", "https://platform.cq.gov/ykt/",
+                                 "https://[::1]:8443/ykt"}) {
+    auto config = parse(kMinimal, {std::string("cardlist.feed_url=") + url, key});
+    ASSERT_TRUE(config) << url << ": " << error_of(config);
+    EXPECT_EQ(config->cardlist.feed_url, url);
+  }
+  for (const char* url : {"ftp://x/y", "https://h/p?from=1", "https://u@h/", "h:80",
+                                 "http://"}) {
+    auto config = parse(kMinimal, {std::string("cardlist.feed_url=") + url, key});
+    ASSERT_FALSE(config) << url;
+    EXPECT_THAT(config.error().message, HasSubstr("expected http(s)://host")) << url;
+  }
+  auto config = parse_with("[cardlist]\nfeed_url = \"http://127.0.0.1:8080\"\n");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().message,
+            "test.toml:7:12: key 'cardlist.feed_url' is set but "
+            "'cardlist.platform_public_key_file' is not; set both or leave the feed URL empty");
 }
 
 }  // namespace

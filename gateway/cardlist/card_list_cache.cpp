@@ -1,0 +1,188 @@
+#include "gateway/cardlist/card_list_cache.h"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <new>
+
+#include "gateway/cardlist/card_list_image.h"
+
+namespace yktgw {
+namespace {
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
+
+}  // namespace
+
+CardListCache::CardListCache(CardListOptions options, CardListDb db,
+                             std::shared_ptr<spdlog::logger> log)
+    : options_(std::move(options)), log_(std::move(log)), db_(std::move(db)) {}
+
+Result<std::unique_ptr<CardListCache>> CardListCache::open(CardListOptions options,
+                                                           std::shared_ptr<spdlog::logger> log) {
+  if (!log) {
+    log = std::make_shared<spdlog::logger>("cardlist", std::make_shared<spdlog::sinks::null_sink_mt>());
+  }
+  auto db = CardListDb::open(options.db_path, options.groups);
+  if (!db) return db.error();
+  auto meta = db->meta();
+  if (!meta) return meta.error();
+  auto checked = db->checked_ms();
+  if (!checked) return checked.error();
+  std::unique_ptr<CardListCache> cache(
+      new CardListCache(std::move(options), std::move(db.value()), std::move(log)));
+  cache->checked_ms_ = *checked;
+  const auto& opt = cache->options_;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!opt.image_path.empty()) {
+    auto image = read_card_list_image(opt.image_path, opt.groups);
+    if (image && (*image)->meta() == *meta) {
+      cache->list_.replace(std::move(image.value()));
+      cache->log_->info("card list loaded source=image version={} entries={} ms={}",
+                        meta->version, cache->list_.size(), elapsed_ms(t0));
+      return cache;
+    }
+    if (!image && image.error().code != "image_missing") {
+      cache->log_->warn("card list image unusable, loading from SQLite error=\"{}\"",
+                        image.error().message);
+    } else if (image) {
+      cache->log_->info("card list image is of version {} but the database of {}; loading from "
+                        "SQLite", (*image)->meta().version, meta->version);
+    }
+  }
+  auto index = cache->load_from_db();
+  if (!index) return index.error();
+  cache->list_.replace(std::move(index.value()));
+  cache->log_->info("card list loaded source=sqlite version={} entries={} ms={}",
+                    cache->list_.version(), cache->list_.size(), elapsed_ms(t0));
+  if (!opt.image_path.empty()) {
+    std::lock_guard lock(cache->update_mu_);
+    (void)cache->save_image_locked();
+  }
+  return cache;
+}
+
+Result<std::shared_ptr<const CardIndex>> CardListCache::load_from_db() { return db_.load_index(); }
+
+bool CardListCache::stale(std::int64_t now_ms) const { return status(now_ms).stale; }
+
+CardListStatus CardListCache::status(std::int64_t now_ms) const {
+  const auto index = list_.current();
+  CardListStatus s;
+  s.version = index->meta().version;
+  s.updated_ms = index->meta().updated_ms;
+  s.checked_ms = checked_ms_.load(std::memory_order_relaxed);
+  s.from_feed = !index->meta().feed_id.empty();
+  s.feed_id = index->meta().feed_id;
+  s.entries = index->size();
+  s.memory_bytes = index->memory_bytes();
+  const std::int64_t known = std::max(s.updated_ms, s.checked_ms);
+  if (known == 0) {
+    s.age_ms = 0;
+    s.stale = true;  // no list ever arrived: nothing to deny by
+  } else {
+    s.age_ms = std::max<std::int64_t>(0, now_ms - known);
+    s.stale = options_.max_age_ms > 0 && s.age_ms > options_.max_age_ms;
+  }
+  return s;
+}
+
+Result<void> CardListCache::apply(const Feed& feed) {
+  std::lock_guard lock(update_mu_);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto before = list_.current();
+  const FeedHeader& h = feed.header;
+  ListMeta meta{h.version, h.created_ms, feed.id};
+  std::shared_ptr<const CardIndex> next;
+  auto r = db_.apply_feed(feed, [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
+    if (h.kind == FeedKind::delta) {
+      // The merge is only right on top of the list the database had before the delta.
+      if (before->meta().version != h.base_version || before->meta().feed_id.empty()) {
+        return make_error("out_of_step", "the list in memory (version " +
+                                             std::to_string(before->meta().version) +
+                                             ") is not the database's; reload first");
+      }
+      auto merged = before->with_changes(touched, meta);
+      if (!merged) return merged.error();
+      next = std::move(merged.value());
+      return {};
+    }
+    auto feed_names = AttributeNames::from(h.groups);
+    if (!feed_names) return feed_names.error();
+    const AttributeMap to_memory(*feed_names, options_.groups);
+    try {
+      CardIndexBuilder builder(feed.entries.size());
+      for (const auto& e : feed.entries) {
+        builder.add(e.token, pack_entry(CardEntry{e.status, to_memory(e.attributes)}));
+      }
+      auto built = builder.finish(meta);
+      if (!built) return built.error();
+      next = std::move(built.value());
+      return {};
+    } catch (const std::bad_alloc&) {
+      return make_error("out_of_memory", "not enough memory to build the card index");
+    }
+  });
+  if (!r) {
+    log_->warn("card list feed not applied kind={} version={} base={} code={} error=\"{}\"; "
+               "version {} stays in use",
+               to_string(h.kind), h.version, h.base_version, r.error().code, r.error().message,
+               before->meta().version);
+    return r;
+  }
+  list_.replace(next);
+  log_->info("card list feed applied kind={} version={} entries={} changes={} feed_id={} ms={}",
+             to_string(h.kind), h.version, next->size(), feed.entries.size(), feed.id,
+             elapsed_ms(t0));
+  return {};
+}
+
+Result<void> CardListCache::mark_checked(std::int64_t now_ms) {
+  std::lock_guard lock(update_mu_);
+  if (auto r = db_.set_checked_ms(now_ms); !r) return r;
+  checked_ms_.store(now_ms, std::memory_order_relaxed);
+  return {};
+}
+
+Result<bool> CardListCache::reload() {
+  std::lock_guard lock(update_mu_);
+  auto meta = db_.meta();
+  if (!meta) return meta.error();
+  if (*meta == list_.current()->meta()) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto index = load_from_db();
+  if (!index) return index.error();
+  list_.replace(std::move(index.value()));
+  log_->info("card list reloaded source=sqlite version={} entries={} ms={}", list_.version(),
+             list_.size(), elapsed_ms(t0));
+  (void)save_image_locked();
+  return true;
+}
+
+Result<void> CardListCache::save_image() {
+  std::lock_guard lock(update_mu_);
+  return save_image_locked();
+}
+
+Result<void> CardListCache::save_image_locked() {
+  if (options_.image_path.empty()) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto index = list_.current();
+  auto r = write_card_list_image(options_.image_path, *index, options_.groups);
+  if (!r) {
+    // Only the next start is slower for it: SQLite still has the list.
+    log_->warn("card list image not written error=\"{}\"", r.error().message);
+    return r;
+  }
+  log_->info("card list image written version={} entries={} ms={}", index->meta().version,
+             index->size(), elapsed_ms(t0));
+  return {};
+}
+
+}  // namespace yktgw
