@@ -9,8 +9,16 @@
 
 #include "connectors/mqtt/paho_terminal_link.h"
 #include "gateway/app/logging.h"
-#include "gateway/auth/card_list_authorizer.h"
-#include "gateway/cardlist/card_list_store.h"
+#include "connectors/zmq/district_link.h"
+#include "gateway/app/txn_annotator.h"
+#include "gateway/cardlist/attribute_names.h"
+#include "gateway/cardlist/card_list_cache.h"
+#include "gateway/cardlist/card_list_updater.h"
+#include "gateway/core/worker_pool.h"
+#include "gateway/credentials/decoders.h"
+#include "gateway/crypto/sm2.h"
+#include "gateway/policy/policy_authorizer.h"
+#include "gateway/policy/policy_setup.h"
 #include "gateway/core/version.h"
 #include "gateway/ingest/dispatcher.h"
 #include "gateway/interfaces/clock.h"
@@ -31,38 +39,29 @@ Result<void> make_dirs(const std::string& dir) {
   return {};
 }
 
-// Declaration order is destruction order in reverse: the link and dispatcher go before the
-// store whose completions they serve.
+// Declaration order is destruction order in reverse: consumers are declared after what they
+// use, so the dispatcher and the engine go before the pool, the link, the counters and the
+// store whose callbacks they serve.
 struct GatewayApp::Parts {
   Config config;
   Loggers log;
   SystemClock clock;
   std::unique_ptr<CardTokenizer> tokenizer;
-  std::unique_ptr<CardListDb> cardlist_db;
-  MemoryCardList cardlist;
-  std::unique_ptr<CardListAuthorizer> authorizer;
+  std::unique_ptr<CardListCache> cardlist;
+  std::unique_ptr<CardListUpdater> cardlist_updater;
+  std::unique_ptr<CredentialDecoders> decoders;
+  PolicyRuntime policy;
+  std::unique_ptr<district::DistrictLink> district;
   std::unique_ptr<SqliteRecordStore> store;
   std::unique_ptr<mqtt::PahoTerminalLink> link;
+  std::unique_ptr<WorkerPool> crypto_pool;
+  std::unique_ptr<PolicyAuthorizer> engine;
+  std::unique_ptr<RecordAnnotator> annotator;
   std::unique_ptr<Dispatcher> dispatcher;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_stats = started;
   bool shut_down = false;
-
-  void load_cardlist();
 };
-
-void GatewayApp::Parts::load_cardlist() {
-  auto snap = cardlist_db->load();
-  if (!snap) {
-    log.cardlist->error("card list load failed error=\"{}\"; keeping the list in memory",
-                        snap.error().message);
-    return;
-  }
-  const auto version = (*snap)->version;
-  const auto entries = (*snap)->by_token.size();
-  cardlist.replace(std::move(snap.value()));
-  log.cardlist->info("card list loaded version={} entries={}", version, entries);
-}
 
 GatewayApp::GatewayApp(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
 
@@ -83,11 +82,49 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!tok) return tok.error();
   p->tokenizer = std::make_unique<CardTokenizer>(std::move(tok.value()));
 
-  auto cl = CardListDb::open(data + "/cardlist.db");
+  // Card list: memory index over cardlist.db, kept current from the platform's signed feed.
+  auto groups = AttributeNames::parse(config.cardlist.groups);
+  if (!groups) return groups.error();
+  CardListOptions clo;
+  clo.db_path = data + "/cardlist.db";
+  clo.image_path = data + "/cardlist.idx";
+  clo.groups = groups.value();
+  clo.max_age_ms = static_cast<std::int64_t>(config.cardlist.max_age_s) * 1000;
+  auto cl = CardListCache::open(clo, p->log.cardlist);
   if (!cl) return cl.error();
-  p->cardlist_db = std::make_unique<CardListDb>(std::move(cl.value()));
-  p->load_cardlist();
-  p->authorizer = std::make_unique<CardListAuthorizer>(p->cardlist, *p->tokenizer);
+  p->cardlist = std::move(cl.value());
+  {
+    const auto st = p->cardlist->status(p->clock.wall_ms());
+    p->log.cardlist->info("card list version={} entries={} stale={}", st.version, st.entries,
+                          st.stale);
+  }
+  if (!config.cardlist.feed_url.empty()) {
+    auto key = Sm2PublicKey::from_pem_file(config.cardlist.platform_public_key_file);
+    if (!key) return key.error();
+    CardListUpdaterOptions uo;
+    uo.feed_url = config.cardlist.feed_url;
+    uo.ca_file = config.cardlist.ca_file;
+    uo.poll_interval = std::chrono::seconds(config.cardlist.poll_interval_s);
+    uo.snapshot_timeout = std::chrono::seconds(config.cardlist.snapshot_timeout_s);
+    p->cardlist_updater = std::make_unique<CardListUpdater>(*p->cardlist, std::move(key.value()),
+                                                            uo, p->clock, p->log.cardlist);
+  }
+
+  auto decoders = make_decoders(config, *p->tokenizer);
+  if (!decoders) return decoders.error();
+  p->decoders = std::move(decoders.value());
+  p->log.main->info("credentials {}", p->decoders->describe());
+
+  auto policy = open_policy_runtime(config, p->clock, p->log.policy);
+  if (!policy) return policy.error();
+  p->policy = std::move(policy.value());
+
+  auto dopts = district::district_link_options(config.district, config.gateway.id);
+  if (!dopts) return dopts.error();
+  dopts->warn_interval = std::chrono::milliseconds(config.log.warn_interval_ms);
+  auto district = district::DistrictLink::start(std::move(dopts.value()), p->clock, p->log.district);
+  if (!district) return district.error();
+  p->district = std::move(district.value());
 
   RecordStoreOptions so;
   so.path = data + "/records.db";
@@ -125,22 +162,36 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   lo.presence_offline = R"({"v":1,"gateway":")" + config.gateway.id + R"(","state":"offline"})";
   p->link = std::make_unique<mqtt::PahoTerminalLink>(std::move(lo), p->log.mqtt);
 
+  // QR signatures are verified here, never on the workers that answer card taps.
+  p->crypto_pool = std::make_unique<WorkerPool>(config.credentials.crypto_workers, 4096);
+  PolicyAuthorizer::Decoders dec;
+  for (auto t : {CredentialType::card, CredentialType::ecard_qr, CredentialType::ykm_qr,
+                 CredentialType::other})
+    dec[t] = p->decoders->find(t);
+  p->engine = std::make_unique<PolicyAuthorizer>(
+      PolicyAuthorizer::Deps{*p->policy.policies, dec, *p->cardlist, *p->policy.counters,
+                             *p->district, *p->district, *p->crypto_pool, p->clock, p->log.policy},
+      PolicyAuthorizer::Options{static_cast<std::int64_t>(config.cardlist.max_age_s) * 1000});
+  p->annotator = std::make_unique<RecordAnnotator>(*p->tokenizer, p->policy.policies.get());
+
   DispatcherOptions dopt;
   dopt.site = config.gateway.site;
   dopt.workers = config.gateway.workers;
   dopt.queue_capacity = config.gateway.queue_capacity;
   dopt.max_payload_bytes = m.max_payload_bytes;
   dopt.warn_interval_ms = config.log.warn_interval_ms;
-  p->dispatcher = std::make_unique<Dispatcher>(
-      Dispatcher::Deps{*p->link, *p->store, *p->authorizer, *p->tokenizer, p->clock, p->log.ingest},
-      dopt);
+  Dispatcher::Deps deps{*p->link, *p->store, *p->engine, *p->tokenizer, p->clock, p->log.ingest,
+                        p->annotator.get()};
+  p->dispatcher = std::make_unique<Dispatcher>(deps, dopt);
   p->dispatcher->start();
+  if (p->cardlist_updater) p->cardlist_updater->start();
   auto* dispatcher = p->dispatcher.get();
   if (auto r = p->link->start([dispatcher](InboundMessage&& msg) { dispatcher->on_message(std::move(msg)); });
       !r) {
     return r.error();
   }
-  p->log.main->info("running broker={} workers={}", m.uri, config.gateway.workers);
+  p->log.main->info("running broker={} workers={} district={}", m.uri, config.gateway.workers,
+                    config.district.endpoint.empty() ? "off" : config.district.endpoint);
   return std::unique_ptr<GatewayApp>(new GatewayApp(std::move(p)));
 }
 
@@ -152,7 +203,17 @@ void GatewayApp::reload(const Config& next) {
   p.dispatcher->set_warn_interval(std::chrono::milliseconds(next.log.warn_interval_ms));
   p.config.log.level = next.log.level;
   p.config.log.warn_interval_ms = next.log.warn_interval_ms;
-  p.load_cardlist();
+  if (auto r = p.policy.policies->reload(); !r) {
+    p.log.policy->error("reload: policies kept as they were error=\"{}\"", r.error().message);
+  } else {
+    p.log.policy->info("reload: policies loaded file={}", p.policy.policies->path());
+  }
+  if (auto r = p.cardlist->reload(); !r) {
+    p.log.cardlist->error("reload: card list kept error=\"{}\"", r.error().message);
+  } else if (*r) {
+    p.log.cardlist->info("reload: card list version={} entries={}", p.cardlist->version(),
+                         p.cardlist->size());
+  }
   p.log.main->info("reload done log.level={}", next.log.level);
 }
 
@@ -180,9 +241,13 @@ void GatewayApp::shutdown() {
   const auto t0 = std::chrono::steady_clock::now();
   p.log.main->info("stopping: intake closed");
   p.link->stop_intake();
-  p.dispatcher->stop();
-  p.store->close();  // commits what is queued; the completions publish the acks
+  p.dispatcher->stop();     // finishes queued messages
+  p.crypto_pool->stop();    // finishes queued QR checks; their replies still go out
+  p.district->stop();       // pending online requests answer link_down and fall back offline
+  p.store->close();         // commits what is queued; the completions publish the acks
   p.link->stop(2000);
+  if (p.cardlist_updater) p.cardlist_updater->stop();
+  p.policy.counters->close();
   const auto s = p.store->stats();
   p.log.main->info("stopped in {} ms stored={} duplicates={} failed={}",
                    std::chrono::duration_cast<std::chrono::milliseconds>(

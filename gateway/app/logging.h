@@ -19,6 +19,8 @@ struct Loggers {
   std::shared_ptr<spdlog::logger> ingest;
   std::shared_ptr<spdlog::logger> store;
   std::shared_ptr<spdlog::logger> cardlist;
+  std::shared_ptr<spdlog::logger> policy;
+  std::shared_ptr<spdlog::logger> district;
 
   void set_level(const std::string& level) const;
   void flush() const;

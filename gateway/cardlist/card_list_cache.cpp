@@ -100,6 +100,7 @@ Result<void> CardListCache::apply(const Feed& feed) {
   const FeedHeader& h = feed.header;
   ListMeta meta{h.version, h.created_ms, feed.id};
   std::shared_ptr<const CardIndex> next;
+  std::int64_t serving_ms = -1;
   auto r = db_.apply_feed(feed, [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
     if (h.kind == FeedKind::delta) {
       // The merge is only right on top of the list the database had before the delta.
@@ -111,35 +112,45 @@ Result<void> CardListCache::apply(const Feed& feed) {
       auto merged = before->with_changes(touched, meta);
       if (!merged) return merged.error();
       next = std::move(merged.value());
-      return {};
-    }
-    auto feed_names = AttributeNames::from(h.groups);
-    if (!feed_names) return feed_names.error();
-    const AttributeMap to_memory(*feed_names, options_.groups);
-    try {
-      CardIndexBuilder builder(feed.entries.size());
-      for (const auto& e : feed.entries) {
-        builder.add(e.token, pack_entry(CardEntry{e.status, to_memory(e.attributes)}));
+    } else {
+      auto feed_names = AttributeNames::from(h.groups);
+      if (!feed_names) return feed_names.error();
+      const AttributeMap to_memory(*feed_names, options_.groups);
+      try {
+        CardIndexBuilder builder(feed.entries.size());
+        for (const auto& e : feed.entries) {
+          builder.add(e.token, pack_entry(CardEntry{e.status, to_memory(e.attributes)}));
+        }
+        auto built = builder.finish(meta);
+        if (!built) return built.error();
+        next = std::move(built.value());
+      } catch (const std::bad_alloc&) {
+        return make_error("out_of_memory", "not enough memory to build the card index");
       }
-      auto built = builder.finish(meta);
-      if (!built) return built.error();
-      next = std::move(built.value());
-      return {};
-    } catch (const std::bad_alloc&) {
-      return make_error("out_of_memory", "not enough memory to build the card index");
     }
+    // Served from here on, while the rows are written: the feed is verified, and should the
+    // commit fail the old list comes back below. A crash before the commit restarts on the old
+    // version, and the next poll fetches the feed again.
+    list_.replace(next);
+    serving_ms = elapsed_ms(t0);
+    return {};
   });
   if (!r) {
+    if (serving_ms >= 0) list_.replace(before);
     log_->warn("card list feed not applied kind={} version={} base={} code={} error=\"{}\"; "
                "version {} stays in use",
                to_string(h.kind), h.version, h.base_version, r.error().code, r.error().message,
                before->meta().version);
     return r;
   }
-  list_.replace(next);
-  log_->info("card list feed applied kind={} version={} entries={} changes={} feed_id={} ms={}",
-             to_string(h.kind), h.version, next->size(), feed.entries.size(), feed.id,
+  log_->info("card list feed applied kind={} version={} entries={} changes={} feed_id={} "
+             "serving_ms={} ms={}",
+             to_string(h.kind), h.version, next->size(), feed.entries.size(), feed.id, serving_ms,
              elapsed_ms(t0));
+  // Off the path to serving: the new list is in use and committed; this only folds the WAL.
+  if (auto c = db_.checkpoint(); !c) {
+    log_->warn("card list checkpoint failed error=\"{}\"", c.error().message);
+  }
   return {};
 }
 
@@ -147,6 +158,7 @@ Result<void> CardListCache::mark_checked(std::int64_t now_ms) {
   std::lock_guard lock(update_mu_);
   if (auto r = db_.set_checked_ms(now_ms); !r) return r;
   checked_ms_.store(now_ms, std::memory_order_relaxed);
+  (void)db_.checkpoint();  // one page a poll would otherwise pile up in the WAL
   return {};
 }
 

@@ -1,12 +1,10 @@
 #include "gateway/cardlist/card_list_store.h"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <fstream>
 #include <new>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
 #include "gateway/core/card_number.h"
 #include "gateway/store/sqlite_util.h"
@@ -247,8 +245,12 @@ Result<CardListDb> CardListDb::open(const std::string& path, const AttributeName
   if (!db) return db.error();
   if (auto r = db->exec("PRAGMA journal_mode=WAL"); !r) return r.error();
   if (auto r = db->exec("PRAGMA synchronous=FULL"); !r) return r.error();
+  // A delta lands on pages all over a table of gigabytes: a larger page cache (64 MiB, taken
+  // as it is used) halves the time its writes take. Checkpoints run after the new index is
+  // serving (checkpoint()), not inside the commit that precedes the swap.
+  if (auto r = db->exec("PRAGMA cache_size=-65536"); !r) return r.error();
+  if (auto r = db->exec("PRAGMA wal_autocheckpoint=0"); !r) return r.error();
   if (auto v = sqlite::migrate(*db, migrations(), path); !v) return v.error();
-  if (const char* x = std::getenv("CL_PRAGMAS")) (void)db->exec(x);
   auto stored = read_groups(*db);
   if (!stored) return stored.error();
   bool missing = false;
@@ -272,6 +274,10 @@ Result<CardListDb> CardListDb::open(const std::string& path, const AttributeName
 Result<ListMeta> CardListDb::meta() const { return read_meta(impl_->db); }
 
 const AttributeNames& CardListDb::stored_groups() const { return impl_->stored; }
+
+Result<void> CardListDb::checkpoint() {
+  return impl_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
 
 Result<std::int64_t> CardListDb::checked_ms() const {
   auto st = impl_->db.prepare("SELECT checked_ms FROM list_meta WHERE id = 1");
@@ -442,6 +448,7 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
     return r.error();
   }
   if (auto r = txn.commit(); !r) return r.error();
+  (void)checkpoint();  // the command-line tool is done; the gateway may be reading
   stats.version = meta->version + 1;
   return stats;
 }
@@ -462,7 +469,7 @@ Result<CardListDb::Stats> CardListDb::stats() const {
   return s;
 }
 
-Result<void> CardListDb::apply_feed(const Feed& feed, const BeforeCommit& before_commit) {
+Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready) {
   auto& db = impl_->db;
   const FeedHeader& h = feed.header;
   Transaction txn(db);
@@ -475,33 +482,84 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const BeforeCommit& before
   if (!feed_names) return feed_names.error();
   AttributeNames stored = impl_->stored;
   if (auto r = add_groups(db, stored, h.groups); !r) return r.error();
-  const AttributeMap to_db(*feed_names, stored);
-  const AttributeMap to_memory(stored, impl_->names);
+  const AttributeMap feed_to_db(*feed_names, stored);
+  const AttributeMap db_to_memory(stored, impl_->names);
+  const AttributeMap feed_to_memory(*feed_names, impl_->names);
 
-  auto up = db.prepare(kUpsertFromFeed);
-  if (!up) return up.error();
-  auto del = db.prepare("DELETE FROM card WHERE token = ?1");
-  if (!del) return del.error();
-  auto upsert = [&](const FeedEntry& e) -> Result<void> {
-    up->reset();
-    up->bind(1, token_to_hex(e.token));
-    up->bind(2, to_string(e.status));
-    up->bind(3, h.created_ms);
-    up->bind(4, static_cast<std::int64_t>(to_db(e.attributes)));
-    if (sqlite3_step(up->get()) != SQLITE_DONE) return sqlite_error(db, "writing a card");
-    return {};
-  };
-  auto remove = [&](const std::string& token_hex) -> Result<void> {
-    del->reset();
-    del->bind(1, token_hex);
-    if (sqlite3_step(del->get()) != SQLITE_DONE) return sqlite_error(db, "deleting a card");
-    return {};
-  };
-
-  std::vector<PrefixGroup> touched;
-  auto T0 = std::chrono::steady_clock::now();
-  auto lap = [&](const char* what) { auto t = std::chrono::steady_clock::now(); std::fprintf(stderr, "PHASE %s %.3f\n", what, std::chrono::duration<double>(t - T0).count()); T0 = t; };
   try {
+    // What the touched prefixes will hold, worked out from what they hold now: the index keys
+    // on 64 bits, so it needs every token that shares a prefix with a change, and only SQLite
+    // has them in full. Known before a row is written, so the caller can serve the new list
+    // while the writes run.
+    std::vector<PrefixGroup> touched;
+    if (h.kind == FeedKind::delta) {
+      auto group = db.prepare(
+          "SELECT token, status, attributes FROM card WHERE token BETWEEN ?1 AND ?2 "
+          "ORDER BY token");
+      if (!group) return group.error();
+      const auto& entries = feed.entries;
+      for (std::size_t i = 0; i < entries.size();) {
+        const std::uint64_t prefix = token_prefix(entries[i].token);
+        const std::string head = token_to_hex(entries[i].token).substr(0, 16);
+        group->reset();
+        group->bind(1, head + std::string(48, '0'));
+        group->bind(2, head + std::string(48, 'f'));
+        PrefixGroup g{prefix, {}};
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(group->get())) == SQLITE_ROW) {
+          auto token = token_from_column(group->get(), 0);
+          auto status = status_from_column(group->get(), 1);
+          const auto attributes = db_to_memory(
+              static_cast<HolderAttributes>(sqlite3_column_int64(group->get(), 2)));
+          if (!token || !status || !storable(attributes)) {
+            return make_error("corrupt", impl_->path + ": card row that cannot be read");
+          }
+          g.tokens.push_back(IndexedToken{*token, pack_entry(CardEntry{*status, attributes})});
+        }
+        if (rc != SQLITE_DONE) return sqlite_error(db, "reading a changed card");
+        for (; i < entries.size() && token_prefix(entries[i].token) == prefix; ++i) {
+          const FeedEntry& e = entries[i];
+          auto at = std::lower_bound(
+              g.tokens.begin(), g.tokens.end(), e.token,
+              [](const IndexedToken& t, const TokenBytes& want) { return t.token < want; });
+          const bool present = at != g.tokens.end() && at->token == e.token;
+          if (e.op == FeedOp::remove) {
+            if (present) g.tokens.erase(at);
+          } else {
+            const std::uint32_t packed =
+                pack_entry(CardEntry{e.status, feed_to_memory(e.attributes)});
+            if (present) {
+              at->packed = packed;
+            } else {
+              g.tokens.insert(at, IndexedToken{e.token, packed});
+            }
+          }
+        }
+        touched.push_back(std::move(g));
+      }
+    }
+    if (auto r = ready(std::move(touched)); !r) return r.error();
+
+    auto up = db.prepare(kUpsertFromFeed);
+    if (!up) return up.error();
+    auto del = db.prepare("DELETE FROM card WHERE token = ?1");
+    if (!del) return del.error();
+    auto upsert = [&](const FeedEntry& e) -> Result<void> {
+      up->reset();
+      up->bind(1, token_to_hex(e.token));
+      up->bind(2, to_string(e.status));
+      up->bind(3, h.created_ms);
+      up->bind(4, static_cast<std::int64_t>(feed_to_db(e.attributes)));
+      if (sqlite3_step(up->get()) != SQLITE_DONE) return sqlite_error(db, "writing a card");
+      return {};
+    };
+    auto remove = [&](const std::string& token_hex) -> Result<void> {
+      del->reset();
+      del->bind(1, token_hex);
+      if (sqlite3_step(del->get()) != SQLITE_DONE) return sqlite_error(db, "deleting a card");
+      return {};
+    };
+
     if (h.kind == FeedKind::snapshot) {
       // Writes only the difference, so re-sending a snapshot of an unchanged list costs a read.
       std::vector<std::string> gone;
@@ -517,8 +575,9 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const BeforeCommit& before
         while (i < entries.size() && entries[i].token < *token) changed.push_back(&entries[i++]);
         if (i < entries.size() && entries[i].token == *token) {
           const auto status = status_from_column(rows->get(), 1);
-          const auto attributes = static_cast<HolderAttributes>(sqlite3_column_int64(rows->get(), 2));
-          if (status != entries[i].status || attributes != to_db(entries[i].attributes)) {
+          const auto attributes =
+              static_cast<HolderAttributes>(sqlite3_column_int64(rows->get(), 2));
+          if (status != entries[i].status || attributes != feed_to_db(entries[i].attributes)) {
             changed.push_back(&entries[i]);
           }
           ++i;
@@ -538,41 +597,11 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const BeforeCommit& before
         auto r = e.op == FeedOp::upsert ? upsert(e) : remove(token_to_hex(e.token));
         if (!r) return r.error();
       }
-      lap("writes");
-      // The index keys on 64 bits, so it needs every token sharing a touched prefix, not just
-      // the changed one: SQLite has them all in full.
-      auto group = db.prepare(
-          "SELECT token, status, attributes FROM card WHERE token BETWEEN ?1 AND ?2 "
-          "ORDER BY token");
-      if (!group) return group.error();
-      for (std::size_t i = 0; i < feed.entries.size();) {
-        const std::uint64_t prefix = token_prefix(feed.entries[i].token);
-        while (i < feed.entries.size() && token_prefix(feed.entries[i].token) == prefix) ++i;
-        const std::string head = token_to_hex(feed.entries[i - 1].token).substr(0, 16);
-        group->reset();
-        group->bind(1, head + std::string(48, '0'));
-        group->bind(2, head + std::string(48, 'f'));
-        PrefixGroup g{prefix, {}};
-        int rc = SQLITE_ROW;
-        while ((rc = sqlite3_step(group->get())) == SQLITE_ROW) {
-          auto token = token_from_column(group->get(), 0);
-          auto status = status_from_column(group->get(), 1);
-          const auto attributes =
-              to_memory(static_cast<HolderAttributes>(sqlite3_column_int64(group->get(), 2)));
-          if (!token || !status || !storable(attributes)) {
-            return make_error("corrupt", impl_->path + ": card row that cannot be read");
-          }
-          g.tokens.push_back(IndexedToken{*token, pack_entry(CardEntry{*status, attributes})});
-        }
-        if (rc != SQLITE_DONE) return sqlite_error(db, "reading a changed card");
-        touched.push_back(std::move(g));
-      }
     }
   } catch (const std::bad_alloc&) {
     return make_error("out_of_memory", "not enough memory to apply the card list feed");
   }
 
-  lap("groups");
   auto m = db.prepare("UPDATE list_meta SET version = ?1, updated_ms = ?2, feed_id = ?3 WHERE id = 1");
   if (!m) return m.error();
   m->bind(1, h.version);
@@ -580,10 +609,7 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const BeforeCommit& before
   m->bind(3, feed.id);
   if (sqlite3_step(m->get()) != SQLITE_DONE) return sqlite_error(db, "updating list_meta");
   m->reset();
-  if (auto r = before_commit(std::move(touched)); !r) return r.error();
-  lap("before_commit");
   if (auto r = txn.commit(); !r) return r.error();
-  lap("commit");
   impl_->stored = std::move(stored);
   return {};
 }

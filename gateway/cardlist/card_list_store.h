@@ -66,6 +66,11 @@ class CardListDb {
 
   Result<ListMeta> meta() const;
 
+  // Moves the write-ahead log into the database file and truncates it. Automatic checkpoints
+  // are off so that none lands inside the commit a feed's index swap waits for; callers run
+  // this afterwards (CardListCache does).
+  Result<void> checkpoint();
+
   // When the platform last confirmed the list current (gateway wall time, UTC ms; 0: never).
   Result<std::int64_t> checked_ms() const;
   Result<void> set_checked_ms(std::int64_t now_ms);
@@ -100,13 +105,15 @@ class CardListDb {
   };
   Result<Stats> stats() const;
 
-  // Applies a decoded feed in one transaction after check_feed_sequence() against the stored
-  // list. For a delta, `before_commit` gets the state after the change of every 64-bit prefix
-  // the delta touched (attribute bits in open()'s order), which is what the in-memory index
-  // needs to merge; for a snapshot it gets nothing, the snapshot being the whole list. An
-  // error from `before_commit` rolls the transaction back.
-  using BeforeCommit = std::function<Result<void>(std::vector<PrefixGroup>&& touched)>;
-  Result<void> apply_feed(const Feed& feed, const BeforeCommit& before_commit);
+  // Applies a decoded feed in one transaction, after check_feed_sequence() against the stored
+  // list. `ready` runs inside the transaction before any card row is written: for a delta it
+  // gets what every 64-bit prefix the delta touches will hold afterwards (all tokens sharing
+  // it, attribute bits in open()'s order), which is what the in-memory index needs to merge;
+  // for a snapshot it gets nothing, the snapshot being the whole list. So the caller can serve
+  // the new list while the rows are written. An error from `ready` rolls everything back; an
+  // error after it means the database kept the old list and the caller must return to it.
+  using OnReady = std::function<Result<void>(std::vector<PrefixGroup>&& touched)>;
+  Result<void> apply_feed(const Feed& feed, const OnReady& ready);
 
   CardListDb(CardListDb&&) noexcept;
   CardListDb& operator=(CardListDb&&) noexcept;

@@ -91,6 +91,8 @@ const Binding kBindings[] = {
      +[](Config& c) -> int& { return c.credentials.qr_max_validity_ms; }},
     {"credentials.replay_cache_entries",
      +[](Config& c) -> int& { return c.credentials.replay_cache_entries; }},
+    {"credentials.crypto_workers",
+     +[](Config& c) -> int& { return c.credentials.crypto_workers; }},
     {"cardlist.groups", +[](Config& c) -> std::string& { return c.cardlist.groups; }},
     {"cardlist.feed_url", +[](Config& c) -> std::string& { return c.cardlist.feed_url; }},
     {"cardlist.platform_public_key_file",

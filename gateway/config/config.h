@@ -65,6 +65,7 @@ struct CredentialsConfig {
   int qr_clock_skew_ms = 5000;
   int qr_max_validity_ms = 120000;
   int replay_cache_entries = 500000;
+  int crypto_workers = 1;
 };
 
 // Card list. `groups` is shared with the credential decoders: the order of the names fixes the

@@ -153,6 +153,8 @@ std::vector<KeySpec> build_schema() {
               "Longest exp - iat a QR code may have; longer ones are declined as malformed"),
       integer("credentials.replay_cache_entries", 500'000, 1'000, 50'000'000,
               "Used QR codes remembered per code type until they expire; when full: busy"),
+      integer("credentials.crypto_workers", 1, 1, 16,
+              "Threads that verify QR signatures, apart from the workers answering card taps"),
 
       // cardlist
       text("cardlist.groups", "staff,student,site_worker,resident", none,

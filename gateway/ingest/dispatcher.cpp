@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/credentials/terminal_mac.h"
 #include "gateway/protocol/terminal_protocol.h"
 
 namespace yktgw {
@@ -173,7 +174,10 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
   meta.response_topic = std::move(msg.response_topic);
   meta.correlation_data = std::move(msg.correlation_data);
   meta.has_correlation = msg.has_correlation;
-  TapContext ctx{from.site, from.terminal, now, {}};
+  // The per-terminal MAC covers a canonical form of the request (docs/qr-code.md).
+  const std::string mac_input =
+      req.credential.mac.empty() ? std::string() : mac_canonical_form(req);
+  TapContext ctx{from.site, from.terminal, now, mac_input};
   deps_.authorizer.authorize(req, ctx, [this, from, meta = std::move(meta)](AuthResponse resp) {
     Counters::inc(resp.decision == Decision::approve ? counters_->approved : counters_->declined);
     Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
@@ -222,12 +226,14 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   rec.ts_ms = t.ts_ms;
   rec.received_ms = now;
   rec.card.type = t.credential.type;
-  if (t.credential.type == CredentialType::card && !t.credential.card_no.empty()) {
+  if (deps_.annotator != nullptr) {
+    deps_.annotator->annotate(t.credential, from.terminal, rec);
+  } else if (t.credential.type == CredentialType::card && !t.credential.card_no.empty()) {
     rec.card.token = deps_.tokenizer.token(t.credential.card_no);
     rec.card.masked = mask_card_number(t.credential.card_no);
-    t.credential.card_no.assign(t.credential.card_no.size(), '\0');
   }
-  rec.card.method = std::move(t.credential.method);
+  if (rec.card.method.empty()) rec.card.method = std::move(t.credential.method);
+  t.credential.card_no.assign(t.credential.card_no.size(), '\0');
   rec.mode = t.mode;
   rec.amount_fen = t.amount_fen;
   rec.result = t.result;

@@ -24,6 +24,7 @@
 #include "gateway/interfaces/clock.h"
 #include "gateway/interfaces/record_store.h"
 #include "gateway/interfaces/terminal_link.h"
+#include "gateway/interfaces/txn_annotator.h"
 
 namespace spdlog {
 class logger;
@@ -69,6 +70,8 @@ class Dispatcher {
     const CardTokenizer& tokenizer;
     const Clock& clock;
     std::shared_ptr<spdlog::logger> log;
+    // Fills token, mask, region and service item of a record; null: card token and mask only.
+    const TxnAnnotator* annotator = nullptr;
   };
 
   Dispatcher(Deps deps, DispatcherOptions options);

@@ -47,7 +47,7 @@ class GatewayTest : public ::testing::Test {
     dir_ = make_temp_dir(std::string("e2e-") + info->name());
     broker_ = std::make_unique<Broker>(dir_);
     files_ = write_gateway_config(dir_, broker_->uri(), kSite);
-    active_ = citizen_number("50015619500101123");
+    active_ = citizen_number("50015619900101123");
     lost_ = citizen_number("50015619600202234");
     unknown_ = citizen_number("50015619700303345");
     write_file(dir_ + "/cards.csv", "card_no,status\n" + active_ + ",active\n" + lost_ + ",lost\n");

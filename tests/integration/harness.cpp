@@ -210,11 +210,19 @@ GatewayFiles write_gateway_config(const std::string& dir, const std::string& bro
   f.key_file = dir + "/hmac.key";
   f.log = dir + "/gateway.out";
   write_file(f.key_file, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
+  // Every terminal is a canteen without discounts or meal caps unless a test writes its own
+  // policies: these tests are about the transport, the store and the protocol.
+  f.policies = dir + "/policies.toml";
+  write_file(f.policies,
+             "version = 1\n[scenario.canteen]\nkind = \"canteen\"\nservice_item = 16\n"
+             "daily_meal_cap = 0\n\n[[terminal]]\nmatch = \"*\"\nscenario = \"canteen\"\n");
   write_file(f.config, "[gateway]\nid = \"gw-test\"\nsite = \"" + site + "\"\ndata_dir = \"" +
                            f.data_dir + "\"\n\n[mqtt]\nuri = \"" + broker_uri +
                            "\"\nreconnect_min_ms = 50\nreconnect_max_ms = 1000\n\n"
                            "[security]\nhmac_key_file = \"" +
-                           f.key_file + "\"\n\n[log]\nlevel = \"info\"\n" + extra);
+                           f.key_file + "\"\n\n[policy]\nfile = \"" + f.policies +
+                           "\"\nservice_items_file = \"" + source_dir() +
+                           "/config/service-items.toml\"\n\n[log]\nlevel = \"info\"\n" + extra);
   return f;
 }
 

@@ -76,6 +76,7 @@ struct GatewayFiles {
   std::string config;
   std::string data_dir;
   std::string key_file;
+  std::string policies;
   std::string log;
 };
 

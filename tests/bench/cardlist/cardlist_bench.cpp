@@ -468,11 +468,17 @@ int main(int argc, char** argv) {
     h.created_ms = 1'700'000'100'000;
     h.groups = opt.groups.groups();
     const std::string bytes = encode_feed(h, entries, key);
+    // Gigabytes just written (the database, its copy, the image) are still going to disk; the
+    // delta's commit would otherwise queue behind them and measure the writeback instead.
+    ::sync();
     t0 = Clock::now();
     auto feed = decode_feed(bytes, pub);
     report.add("delta_decode_and_verify", seconds_since(t0), "s");
     std::atomic<bool> stop{false};
     std::vector<double> during;
+    Clock::time_point served{};
+    const auto started = Clock::now();
+    t0 = started;
     std::thread reader([&] {
       std::uint64_t i = 0;
       while (!stop.load(std::memory_order_relaxed)) {
@@ -483,9 +489,10 @@ int main(int argc, char** argv) {
         }
         during.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0r).count() /
                          args.batch);
+        // When lookups first see the new version: the delta is serving from then on.
+        if (served == Clock::time_point{} && cache->version() == 101) served = Clock::now();
       }
     });
-    t0 = Clock::now();
     auto r = cache->apply(*feed);
     const double apply_s = seconds_since(t0);
     stop = true;
@@ -494,7 +501,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "delta apply failed: %s\n", r.error().message.c_str());
       return 1;
     }
-    report.add("delta_apply_sqlite_and_index", apply_s, "s", 1.0);
+    report.add("delta_apply_until_serving", std::chrono::duration<double>(served - started).count(),
+               "s", 1.0);
+    report.add("delta_apply_total_with_checkpoint", apply_s, "s", 1.0);
     const auto d = percentiles(during);
     report.add("lookup_during_delta_apply_p99", d.p99, "ns", hit.p99);
     t0 = Clock::now();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gateway/cardlist/card_list_image.h"
+#include "gateway/store/sqlite_util.h"
 #include "tests/gateway/cardlist/cardlist_test_util.h"
 
 namespace yktgw {
@@ -390,6 +391,31 @@ TEST_F(CardListCacheTest, LookupsDuringUpdatesNeverSeeAWrongAnswer) {
   EXPECT_GT(lookups.load(), 0u);
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(cache->size(), 2000u + 30 * 200);
+}
+
+// The new list serves while its rows are written; if the write then fails, the old one returns.
+TEST_F(CardListCacheTest, AFailedWriteAfterServingPutsTheOldListBack) {
+  auto cache = open();
+  const TokenBytes a = random_token(rng_), b = random_token(rng_);
+  ASSERT_TRUE(apply(*cache, snapshot_bytes(1, {upsert(a, CardStatus::lost)})).ok());
+  {
+    auto raw = sqlite::Database::open(dir_.file("cardlist.db"), false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE(raw->exec("CREATE TRIGGER full_disk BEFORE INSERT ON card "
+                          "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+                    .ok());
+  }
+  auto r = apply(*cache, delta_bytes(1, {upsert(a, CardStatus::active),
+                                         upsert(b, CardStatus::frozen)}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("disk is full"), std::string::npos);
+  EXPECT_EQ(cache->version(), 1);
+  EXPECT_EQ(find(*cache, a)->status, CardStatus::lost);
+  EXPECT_FALSE(find(*cache, b).has_value());
+  cache.reset();
+  cache = open();
+  EXPECT_EQ(cache->version(), 1);
+  EXPECT_EQ(find(*cache, a)->status, CardStatus::lost);
 }
 
 }  // namespace

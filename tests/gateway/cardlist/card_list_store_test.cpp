@@ -469,7 +469,7 @@ TEST_F(CardListDbTest, ADeltaReportsEveryTokenOfEachTouchedPrefix) {
   EXPECT_TRUE(seen[1].tokens.empty());
 }
 
-TEST_F(CardListDbTest, AFailureBeforeCommitRollsTheFeedBack) {
+TEST_F(CardListDbTest, AnErrorFromReadyRollsTheFeedBack) {
   import("card_no,status\n12345678,lost\n");
   std::mt19937_64 rng(3);
   auto feed = testing::decoded(
