@@ -1,13 +1,19 @@
 // yktgw: the township gateway of the resident-services one-card programme.
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <openssl/rand.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 
+#include "connectors/zmq/curve_keys.h"
 #include "gateway/app/gateway_app.h"
 #include "gateway/cardlist/card_list_store.h"
 #include "gateway/config/config.h"
@@ -113,6 +119,38 @@ int cardlist_stats(const std::string& path, const std::vector<std::string>& sets
   return 0;
 }
 
+// District HMAC key: 32 random bytes as hex, readable by the owner only.
+int keygen_hmac(const std::string& out, bool force) {
+  if (!force && std::ifstream(out).good()) return fail("'" + out + "' exists; --force to replace");
+  unsigned char key[32];
+  if (RAND_bytes(key, sizeof key) != 1) return fail("no random bytes from OpenSSL");
+  std::string hex;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char b : key) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return fail("cannot write '" + out + "'");
+  hex += '\n';
+  const bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  if (!ok) return fail("cannot write '" + out + "'");
+  std::printf("HMAC key written to %s (mode 600)\n", out.c_str());
+  return 0;
+}
+
+// CURVE key pair of the gateway for the district link; prints the public key for the platform.
+int keygen_curve(const std::string& out, bool force) {
+  auto keys = yktgw::district::generate_curve_keypair();
+  if (!keys) return fail(keys.error().message);
+  if (auto r = yktgw::district::write_curve_key_file(out, *keys, force); !r)
+    return fail(r.error().message);
+  std::printf("%s\n", keys->public_key.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,6 +179,18 @@ int main(int argc, char** argv) {
   auto* stats = cardlist->add_subcommand("stats", "Print the list version and counts");
   stats->fallthrough();
 
+  auto* keygen = app.add_subcommand("keygen", "Make keys: curve (district link) or hmac (card tokens)");
+  keygen->require_subcommand(1);
+  std::string key_out;
+  bool key_force = false;
+  auto* keygen_curve_cmd =
+      keygen->add_subcommand("curve", "CURVE key pair for the district link; prints the public key");
+  keygen_curve_cmd->add_option("--out", key_out, "Key file to write (mode 600)")->required();
+  keygen_curve_cmd->add_flag("--force", key_force, "Replace an existing file");
+  auto* keygen_hmac_cmd = keygen->add_subcommand("hmac", "District HMAC-SM3 key for card tokens");
+  keygen_hmac_cmd->add_option("--out", key_out, "Key file to write (mode 600)")->required();
+  keygen_hmac_cmd->add_flag("--force", key_force, "Replace an existing file");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -149,6 +199,8 @@ int main(int argc, char** argv) {
     std::printf("yktgw %s\n", yktgw::kVersion);
     return 0;
   }
+  if (*keygen_curve_cmd) return keygen_curve(key_out, key_force);
+  if (*keygen_hmac_cmd) return keygen_hmac(key_out, key_force);
   if (*check) return check_config(check_path, sets);
   if (*import) return cardlist_import(config_path, sets, csv);
   if (*stats) return cardlist_stats(config_path, sets);

@@ -1,0 +1,498 @@
+// The authorization engine end to end: the real yktgw with scenario policies, the district
+// link to the real ykt-platform-sim, a signed card-list feed served over HTTP, QR codes minted
+// by the platform simulator; terminals are MQTT clients on a real Mosquitto.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "gateway/cardlist/card_token.h"
+#include "gateway/cardlist/feed_format.h"
+#include "gateway/crypto/card_tokenizer.h"
+#include "gateway/crypto/sm2.h"
+#include "tests/integration/harness.h"
+
+namespace yktgw::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const std::string kSite = "xiangkou";
+
+std::string topic(const std::string& terminal, const std::string& leaf) {
+  return "ykt/v1/" + kSite + "/" + terminal + "/" + leaf;
+}
+
+json ask(TestClient& c, const std::string& terminal, const std::string& payload,
+         const std::string& req_id, std::chrono::milliseconds timeout = 5s) {
+  c.publish(topic(terminal, "auth/req"), payload);
+  auto r = c.wait_for(
+      [&](const Received& m) {
+        auto j = json::parse(m.payload, nullptr, false);
+        return j.is_object() && j.value("req_id", "") == req_id;
+      },
+      timeout);
+  return r ? json::parse(r->payload) : json::object();
+}
+
+std::string qr_req_json(const std::string& terminal, const std::string& req_id,
+                        const std::string& qr, const std::string& scenario) {
+  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal +
+         R"(","scenario":")" + scenario +
+         R"(","ts":1764379200000,"credential":{"type":"ecard_qr","qr":")" + qr +
+         R"("},"amount_fen":0})";
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// Valid citizen numbers of Wulong residents born 1990, numbered from `from`.
+std::vector<std::string> wulong_cards(int n, int from = 100) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "50015619900101%03d", from + i);
+    out.push_back(citizen_number(buf));
+  }
+  return out;
+}
+
+const std::string kPolicies = R"(version = 1
+[scenario.bus]
+kind = "bus"
+service_item = 29
+online = "prefer"
+online_deadline_ms = 150
+fare_fen = 200
+offline_limit_fen = 500
+offline_daily_cap_fen = 2000
+offline_max_taps = 10
+
+[scenario.clinic]
+kind = "clinic"
+service_item = 40
+online = "required"
+
+[scenario.library]
+kind = "library"
+service_item = 30
+unknown_card = "allow"
+
+[[terminal]]
+match = "bus-*"
+scenario = "bus"
+[[terminal]]
+match = "med-*"
+scenario = "clinic"
+[[terminal]]
+match = "lib-*"
+scenario = "library"
+)";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = make_temp_dir(std::string("engine-") + info->name());
+    broker_ = std::make_unique<Broker>(dir_);
+  }
+
+  // Gateway files with our policies plus `extra` TOML appended.
+  GatewayFiles files(const std::string& extra) {
+    GatewayFiles f = write_gateway_config(dir_, broker_->uri(), kSite, extra);
+    write_file(f.policies, kPolicies);
+    return f;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Broker> broker_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// District link down: offline rules, caps, counters that survive a restart, online-only clinic.
+
+class PlatformSim {
+ public:
+  PlatformSim(const std::string& dir, const std::string& hmac_key_file) : dir_(dir) {
+    port_ = free_port();
+    std::string out;
+    EXPECT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out", dir + "/server.key",
+                           "--force"},
+                          &out),
+              0)
+        << out;
+    public_key_ = first_line(out);
+    hmac_ = hmac_key_file;
+    start();
+  }
+  ~PlatformSim() { proc_.stop(); }
+  void start() {
+    proc_ = Process::spawn({bin_dir() + "/ykt-platform-sim", "serve", "--zmq", endpoint(),
+                            "--server-key-file", dir_ + "/server.key", "--hmac-key-file", hmac_,
+                            "--http", "off", "--population-seed", "42", "--cards", "300", "--db",
+                            ""},
+                           dir_ + "/platform.out");
+    wait_port(port_, 5s);
+  }
+  void kill() {
+    proc_.signal(SIGKILL);
+    proc_.wait(5s);
+  }
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  const std::string& public_key() const { return public_key_; }
+
+ private:
+  std::string dir_, public_key_, hmac_;
+  int port_ = 0;
+  Process proc_;
+};
+
+TEST_F(EngineTest, PlatformDownBusGoesOfflineUpToTheCapCountersSurviveARestartClinicDeclines) {
+  // The card list and the platform both come from the simulator's population (seed 42).
+  const std::string csv = dir_ + "/cards.csv";
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "population", "--seed", "42", "--cards", "300",
+                         "--out", csv}),
+            0);
+  std::string active, lost;
+  {
+    std::istringstream in(read_file(csv));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (active.empty() && line.ends_with(",active")) active = line.substr(0, line.find(','));
+      if (lost.empty() && line.ends_with(",lost")) lost = line.substr(0, line.find(','));
+    }
+  }
+  ASSERT_FALSE(active.empty());
+  ASSERT_FALSE(lost.empty());
+
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"}, &out),
+            0)
+      << out;
+  GatewayFiles f = files("");  // writes the HMAC key the platform needs too
+  PlatformSim platform(dir_, f.key_file);
+  f = files("\n[district]\nendpoint = \"" + platform.endpoint() + "\"\nserver_public_key = \"" +
+            platform.public_key() + "\"\nclient_key_file = \"" + dir_ +
+            "/client.key\"\nheartbeat_interval_ms = 200\nheartbeat_timeout_ms = 700\n");
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "import", csv}, &out),
+            0)
+      << out;
+
+  auto gw = std::make_unique<Gateway>(f);
+  ASSERT_TRUE(gw->wait_connected(10s)) << gw->log();
+  TestClient bus(broker_->uri(), "bus-01", {topic("bus-01", "auth/resp")});
+  TestClient med(broker_->uri(), "med-01", {topic("med-01", "auth/resp")});
+  int n = 0;
+  auto tap = [&](TestClient& c, const std::string& t, const std::string& scenario,
+                 const std::string& card) {
+    const std::string id = "r" + std::to_string(++n);
+    return ask(c, t, auth_req_json(t, id, card, 200, scenario), id);
+  };
+
+  // Link up: the platform decides.
+  json online = json::object();
+  for (int i = 0; i < 50 && online.value("mode", "") != "online"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    online = tap(bus, "bus-01", "bus", active);
+  }
+  EXPECT_EQ(online["decision"], "approve") << online.dump();
+  EXPECT_EQ(online["mode"], "online") << online.dump();
+  EXPECT_EQ(online["service_item"], 29);
+  EXPECT_EQ(tap(bus, "bus-01", "bus", lost)["reason"], "card_lost");
+  EXPECT_EQ(tap(med, "med-01", "clinic", active)["decision"], "approve");
+
+  // Link down: offline rules.
+  platform.kill();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(tap(med, "med-01", "clinic", active)["reason"], "online_required");
+  int approved = 0;
+  json last;
+  for (int i = 0; i < 15; ++i) {
+    last = tap(bus, "bus-01", "bus", active);
+    ASSERT_TRUE(last.is_object());
+    EXPECT_EQ(last["mode"], "offline");
+    if (last["decision"] == "approve") {
+      ++approved;
+    } else {
+      break;
+    }
+  }
+  EXPECT_EQ(approved, 10) << "2000 fen offline cap at 200 a tap, at most 10 offline taps";
+  EXPECT_TRUE(last["reason"] == "offline_daily_cap_reached" ||
+              last["reason"] == "offline_tap_cap_reached")
+      << last.dump();
+
+  // The counters survive a restart of the gateway.
+  gw.reset();
+  gw = std::make_unique<Gateway>(f);
+  ASSERT_TRUE(gw->wait_connected(10s)) << gw->log();
+  std::this_thread::sleep_for(200ms);
+  json after = tap(bus, "bus-01", "bus", active);
+  EXPECT_EQ(after["decision"], "decline") << after.dump();
+  EXPECT_EQ(after["reason"], last["reason"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The signed card-list feed: an update under load, and a tampered snapshot.
+
+class FeedServer {
+ public:
+  explicit FeedServer(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {
+    key_ = std::make_unique<Sm2PrivateKey>(
+        Sm2PrivateKey::from_pem_file(source_dir() + "/config/dev-keys/platform-feed.key.pem")
+            .value());
+    server_.Get("/cardlist/snapshot", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      ++snapshots_;
+      res.set_content(tampered_snapshot_ ? tampered() : snapshot(), "application/octet-stream");
+    });
+    server_.Get("/cardlist/delta", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      const auto from = std::stoll(req.get_param_value("from"));
+      if (tampered_snapshot_) {
+        res.status = 409;
+      } else if (offer_delta_ && from == 1) {
+        res.set_content(delta(), "application/octet-stream");
+      } else {
+        res.status = 204;
+      }
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FeedServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Cards [0, changed) turn lost in version 2.
+  void offer_delta(std::size_t changed) {
+    std::lock_guard lock(mu_);
+    changed_ = changed;
+    offer_delta_ = true;
+  }
+  void offer_tampered_snapshot() {
+    std::lock_guard lock(mu_);
+    tampered_snapshot_ = true;
+  }
+  int snapshots() {
+    std::lock_guard lock(mu_);
+    return snapshots_;
+  }
+
+ private:
+  std::string snapshot() const {
+    FeedHeader h;
+    h.kind = FeedKind::snapshot;
+    h.version = 1;
+    h.created_ms = now_ms();
+    std::vector<FeedEntry> e;
+    for (const auto& t : tokens_) e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::active, 0});
+    return encode_feed(h, e, *key_);
+  }
+  std::string delta() const {
+    FeedHeader h;
+    h.kind = FeedKind::delta;
+    h.base_version = 1;
+    h.version = 2;
+    h.created_ms = now_ms();
+    std::vector<FeedEntry> e;
+    for (std::size_t i = 0; i < changed_; ++i)
+      e.push_back(FeedEntry{*token_from_hex(tokens_[i]), FeedOp::upsert, CardStatus::lost, 0});
+    return encode_feed(h, e, *key_);
+  }
+  // A version 2 snapshot declaring every card lost, with one byte changed after signing.
+  std::string tampered() const {
+    FeedHeader h;
+    h.kind = FeedKind::snapshot;
+    h.version = 2;
+    h.created_ms = now_ms();
+    std::vector<FeedEntry> e;
+    for (const auto& t : tokens_) e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::lost, 0});
+    std::string bytes = encode_feed(h, e, *key_);
+    bytes[bytes.size() / 2] ^= 0x01;
+    return bytes;
+  }
+  static std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  std::vector<std::string> tokens_;
+  std::unique_ptr<Sm2PrivateKey> key_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex mu_;
+  bool offer_delta_ = false;
+  bool tampered_snapshot_ = false;
+  std::size_t changed_ = 0;
+  int snapshots_ = 0;
+};
+
+std::vector<std::string> tokens_of(const std::vector<std::string>& cards, const std::string& key_file) {
+  auto tok = CardTokenizer::from_key_file(key_file);
+  std::vector<std::string> out;
+  for (const auto& c : cards) out.push_back(tok->token(c));
+  return out;
+}
+
+std::string feed_config(const std::string& url) {
+  return "\n[cardlist]\nfeed_url = \"" + url + "\"\nplatform_public_key_file = \"" + source_dir() +
+         "/config/dev-keys/platform-feed.pub.pem\"\npoll_interval_s = 5\n";
+}
+
+TEST_F(EngineTest, ACardListUpdateUnderLoadGivesNoWrongDecision) {
+  const auto cards = wulong_cards(200);
+  GatewayFiles f = files("");
+  FeedServer feed(tokens_of(cards, f.key_file));
+  f = files(feed_config(feed.url()));
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+
+  const std::string t = "lib-01";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  // The first poll at start brings version 1: every card active.
+  json first = json::object();
+  for (int i = 0; i < 50 && first.value("reason", "") != "ok"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    first = ask(c, t, auth_req_json(t, "w" + std::to_string(i), cards[150], 0, "library"),
+                "w" + std::to_string(i));
+  }
+  ASSERT_EQ(first["reason"], "ok") << gw.log();
+
+  // 1 000 requests a second for 7 s, round robin over the cards; the delta (50 cards lost)
+  // is offered after one second and applied at the next poll.
+  constexpr int kRate = 1000;
+  constexpr int kSeconds = 7;
+  constexpr std::size_t kChanged = 50;
+  std::map<std::string, std::size_t> card_of;  // req_id -> card index
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRate * kSeconds; ++i) {
+    if (i == kRate) feed.offer_delta(kChanged);
+    const std::size_t k = static_cast<std::size_t>(i) % cards.size();
+    const std::string id = "q" + std::to_string(i);
+    card_of[id] = k;
+    c.publish(topic(t, "auth/req"), auth_req_json(t, id, cards[k], 0, "library"));
+    std::this_thread::sleep_until(t0 + std::chrono::microseconds(1'000'000LL * (i + 1) / kRate));
+  }
+  // Collect every answer, in arrival order (the gateway answers in order per terminal).
+  std::vector<std::pair<std::size_t, std::string>> answers;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (answers.size() < card_of.size() && std::chrono::steady_clock::now() < deadline) {
+    auto r = c.wait_for([](const Received&) { return true; }, 1s);
+    if (!r) continue;
+    json j = json::parse(r->payload);
+    auto it = card_of.find(j.value("req_id", ""));
+    if (it != card_of.end()) answers.emplace_back(it->second, j.value("reason", ""));
+  }
+  ASSERT_EQ(answers.size(), card_of.size()) << "every request answered";
+
+  std::map<std::size_t, bool> turned_lost;
+  std::size_t wrong = 0, lost_answers = 0;
+  for (const auto& [k, reason] : answers) {
+    if (k >= kChanged) {
+      if (reason != "ok") ++wrong;  // untouched cards are always approved
+      continue;
+    }
+    if (reason == "card_lost") {
+      turned_lost[k] = true;
+      ++lost_answers;
+    } else if (reason != "ok" || turned_lost[k]) {
+      ++wrong;  // a changed card goes from ok to card_lost once and never back
+    }
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(turned_lost.size(), kChanged) << "the delta was applied during the run";
+  EXPECT_GT(lost_answers, 0u);
+  std::printf("update under load: %zu answers, %zu card_lost after the delta, 0 wrong\n",
+              answers.size(), lost_answers);
+}
+
+TEST_F(EngineTest, ATamperedSnapshotIsRefusedAndTheOldListKeepsServing) {
+  const auto cards = wulong_cards(20);
+  GatewayFiles f = files("");
+  FeedServer feed(tokens_of(cards, f.key_file));
+  f = files(feed_config(feed.url()));
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  const std::string t = "lib-02";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  json r = json::object();
+  for (int i = 0; i < 50 && r.value("reason", "") != "ok"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    r = ask(c, t, auth_req_json(t, "a" + std::to_string(i), cards[3], 0, "library"),
+            "a" + std::to_string(i));
+  }
+  ASSERT_EQ(r["reason"], "ok");
+
+  feed.offer_tampered_snapshot();
+  const auto deadline = std::chrono::steady_clock::now() + 12s;
+  while (feed.snapshots() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_GE(feed.snapshots(), 2) << "the gateway fetched the tampered snapshot";
+  std::this_thread::sleep_for(300ms);
+  EXPECT_NE(gw.log().find("feed_bad_signature"), std::string::npos) << gw.log();
+  EXPECT_EQ(ask(c, t, auth_req_json(t, "after", cards[3], 0, "library"), "after")["reason"], "ok");
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "stats"}, &out), 0);
+  EXPECT_NE(out.find("\"version\":1"), std::string::npos) << out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dynamic QR codes through MQTT: valid, replayed, expired, tampered, unknown issuer.
+
+TEST_F(EngineTest, QrCodesAreVerifiedWithTheIssuerKeys) {
+  GatewayFiles f = files("\n[credentials]\necard_key_dir = \"" + source_dir() +
+                         "/config/dev-keys/ecard\"\n");
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  const std::string key = source_dir() + "/config/dev-keys/ecard/50-k1.key.pem";
+  auto mint = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim", "issue-qr", "--key-file", key,
+                                  "--region", "50", "--kid", "k1", "--card", wulong_cards(1)[0],
+                                  "--hmac-key-file", f.key_file};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string out;
+    EXPECT_EQ(run_command(argv, &out), 0) << out;
+    return first_line(out);
+  };
+  const std::string t = "lib-03";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  int n = 0;
+  auto scan = [&](const std::string& qr) {
+    const std::string id = "qr" + std::to_string(++n);
+    return ask(c, t, qr_req_json(t, id, qr, "library"), id);
+  };
+  const std::string good = mint({});
+  ASSERT_TRUE(good.starts_with("YKT1.")) << good;
+  json ok = scan(good);
+  EXPECT_EQ(ok["decision"], "approve") << ok.dump();
+  EXPECT_EQ(ok.value("card_masked", "").find("********"), 6u) << ok.dump();
+  EXPECT_EQ(scan(good)["reason"], "replayed");
+  EXPECT_EQ(scan(mint({"--issued-offset-s", "-300", "--valid-s", "60"}))["reason"], "expired");
+  EXPECT_EQ(scan(mint({"--issued-offset-s", "300"}))["reason"], "not_yet_valid");
+  EXPECT_EQ(scan(mint({"--tamper"}))["reason"], "bad_signature");
+  EXPECT_EQ(scan("YKT1.not-a-code")["reason"], "malformed");
+  // A key the gateway does not have (Guizhou, region 52).
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "issue-qr", "--key-file", key, "--region",
+                         "52", "--kid", "k9", "--token", std::string(64, 'a')},
+                        &out),
+            0);
+  EXPECT_EQ(scan(first_line(out))["reason"], "unknown_issuer");
+}
+
+}  // namespace
+}  // namespace yktgw::testing
