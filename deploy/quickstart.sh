@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole demo on one machine: installs dependencies, builds, starts Mosquitto, the gateway and
-# simulated terminals, and shows records being stored and acknowledged.
+# The whole demo on one machine: installs dependencies, builds, starts Mosquitto, the reference
+# platform (district link, card-list feed), the gateway and simulated terminals, and shows
+# records being stored and acknowledged.
 #   deploy/quickstart.sh          start (stops an earlier run first; safe to rerun)
 #   deploy/quickstart.sh stop     stop everything it started
 #   deploy/quickstart.sh status   show what runs and what was stored
@@ -9,16 +10,18 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 RUN=${YKT_RUN_DIR:-$ROOT/build/quickstart}
 PORT=${YKT_MQTT_PORT:-11883}
+ZMQ_PORT=${YKT_ZMQ_PORT:-17100}
+HTTP_PORT=${YKT_HTTP_PORT:-17180}
 SITE=xiangkou
 BIN=$ROOT/build/bin
 
 stop_all() {
-  for name in sim gateway mosquitto; do
+  for name in sim gateway platform mosquitto; do
     if [ -f "$RUN/$name.pid" ]; then
       pid=$(cat "$RUN/$name.pid")
       if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
       fi
       rm -f "$RUN/$name.pid"
@@ -27,7 +30,7 @@ stop_all() {
 }
 
 show_status() {
-  for name in mosquitto gateway sim; do
+  for name in mosquitto platform gateway sim; do
     if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
       echo "  $name: running (pid $(cat "$RUN/$name.pid"))"
     else
@@ -37,6 +40,15 @@ show_status() {
   if [ -f "$RUN/data/records.db" ]; then
     echo "  records stored / 已存储交易记录: $(sqlite3 "file:$RUN/data/records.db?mode=ro" 'SELECT count(*) FROM txn')"
   fi
+  if [ -f "$RUN/sim.log" ]; then
+    echo "  simulator / 模拟终端: $(tail -n 1 "$RUN/sim.log")"
+  fi
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "quickstart: nothing listens on port $1" >&2
+  return 1
 }
 
 case "${1:-start}" in
@@ -48,12 +60,12 @@ esac
 
 deploy/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build yktgw yktgw-sim
+ninja -C build yktgw yktgw-sim ykt-platform-sim
 
 stop_all
 mkdir -p "$RUN/data"
 
-# Broker: loopback only, anonymous (a demo), TCP_NODELAY on.
+# Broker: loopback only, anonymous (a demo), TCP_NODELAY on, no cap on in-flight messages.
 cat > "$RUN/mosquitto.conf" <<CONF
 listener $PORT 127.0.0.1
 allow_anonymous true
@@ -64,37 +76,55 @@ max_inflight_messages 0
 CONF
 mosquitto -c "$RUN/mosquitto.conf" >"$RUN/mosquitto.log" 2>&1 &
 echo $! > "$RUN/mosquitto.pid"
-for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+wait_port "$PORT"
 
-# A development HMAC key of this run, readable by its owner only (the gateway checks).
-if [ ! -f "$RUN/hmac.key" ]; then
-  (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$RUN/hmac.key"; echo >> "$RUN/hmac.key")
-fi
+# Keys of this run, readable by their owner only (the gateway checks): the district HMAC key
+# (shared with the platform, which computes the same card tokens), the CURVE keys of the
+# district link, and the terminal MAC keys.
+[ -f "$RUN/hmac.key" ] || "$BIN/yktgw" keygen hmac --out "$RUN/hmac.key" >/dev/null
+# The platform's key pair is made anew each run; its public key is what the gateway pins.
+SERVER_PUBLIC=$("$BIN/ykt-platform-sim" keygen --out "$RUN/district-server.key" --force | head -n 1)
+[ -f "$RUN/district-client.key" ] || "$BIN/yktgw" keygen curve --out "$RUN/district-client.key" >/dev/null
+install -m 600 config/dev-keys/terminal-mac.keys "$RUN/terminal-mac.keys"
+
+# The reference platform: district link (heartbeats, online authorization) and the signed
+# card-list feed of the same card population the simulator uses.
+"$BIN/ykt-platform-sim" serve --zmq "tcp://127.0.0.1:$ZMQ_PORT" --http "127.0.0.1:$HTTP_PORT" \
+  --server-key-file "$RUN/district-server.key" --hmac-key-file "$RUN/hmac.key" \
+  --population-seed 42 --cards 2000 --db "$RUN/platform.db" \
+  --feed-key-file config/dev-keys/platform-feed.key.pem >"$RUN/platform.out" 2>&1 &
+echo $! > "$RUN/platform.pid"
+wait_port "$ZMQ_PORT"
+wait_port "$HTTP_PORT"
+
 SETS=(--set "gateway.data_dir=$RUN/data" --set "security.hmac_key_file=$RUN/hmac.key"
-      --set "mqtt.uri=tcp://127.0.0.1:$PORT" --set "gateway.site=$SITE")
-
-# The simulator's card population also becomes the gateway's card list.
-"$BIN/yktgw-sim" population --seed 42 --cards 2000 --out "$RUN/cards.csv" >/dev/null
-"$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" cardlist import "$RUN/cards.csv"
-
+      --set "mqtt.uri=tcp://127.0.0.1:$PORT" --set "gateway.site=$SITE"
+      --set "credentials.terminal_mac_keys_file=$RUN/terminal-mac.keys"
+      --set "district.endpoint=tcp://127.0.0.1:$ZMQ_PORT"
+      --set "district.server_public_key=$SERVER_PUBLIC"
+      --set "district.client_key_file=$RUN/district-client.key"
+      --set "cardlist.feed_url=http://127.0.0.1:$HTTP_PORT"
+      --set "cardlist.platform_public_key_file=$ROOT/config/dev-keys/platform-feed.pub.pem")
+"$BIN/yktgw" check-config config/yktgw.toml "${SETS[@]}"
 "$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" >"$RUN/gateway.out" 2>&1 &
 echo $! > "$RUN/gateway.pid"
 for _ in $(seq 1 100); do grep -q "mqtt connected" "$RUN/gateway.out" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q "feed applied\|card list version=[1-9]" "$RUN/gateway.out" && break; sleep 0.1; done
 
 "$BIN/yktgw-sim" run --broker "tcp://127.0.0.1:$PORT" --site "$SITE" --terminals 20 --rate 20 \
-  --duration 86400 --seed 42 --cards 2000 >"$RUN/sim.json" 2>"$RUN/sim.log" &
+  --duration 86400 --seed 42 --cards 2000 --scenario canteen_campus \
+  >"$RUN/sim.json" 2>"$RUN/sim.log" &
 echo $! > "$RUN/sim.pid"
 
 sleep 5
 cat <<MSG
 
 yktgw quickstart is running / 演示环境已启动
-  broker / 消息服务器:   tcp://127.0.0.1:$PORT  (site / 站点: $SITE)
-  gateway log / 网关日志: $RUN/gateway.out  (and $RUN/data/logs/yktgw.log)
-  simulator / 模拟终端:   20 terminals, 20 taps/s; progress in $RUN/sim.log
-  status page / 状态页:   not part of this release yet; use "$0 status" / 状态页尚未提供，请用 status 命令
-  stop / 停止:            $0 stop
+  broker / 消息服务器:     tcp://127.0.0.1:$PORT  (site / 站点: $SITE)
+  platform / 参考平台:     district link tcp://127.0.0.1:$ZMQ_PORT, card-list feed http://127.0.0.1:$HTTP_PORT
+  gateway log / 网关日志:  $RUN/gateway.out  (and $RUN/data/logs/yktgw.log)
+  simulator / 模拟终端:    20 terminals, 20 taps/s; progress in $RUN/sim.log
+  status page / 状态页:    not part of this release yet; use "$0 status" / 状态页尚未提供，请用 status 命令
+  stop / 停止:             $0 stop
 MSG
-echo "Simulator progress (last lines) / 模拟终端进度:"
-tail -n 3 "$RUN/sim.log" || true
 show_status

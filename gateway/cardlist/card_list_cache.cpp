@@ -134,7 +134,7 @@ Result<void> CardListCache::apply(const Feed& feed) {
     list_.replace(next);
     serving_ms = elapsed_ms(t0);
     return {};
-  });
+  }, [&before](std::uint64_t prefix) { return before->has_prefix(prefix); });
   if (!r) {
     if (serving_ms >= 0) list_.replace(before);
     log_->warn("card list feed not applied kind={} version={} base={} code={} error=\"{}\"; "

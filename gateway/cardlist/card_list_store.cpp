@@ -469,7 +469,8 @@ Result<CardListDb::Stats> CardListDb::stats() const {
   return s;
 }
 
-Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready) {
+Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready,
+                                    const PrefixFilter& maybe_listed) {
   auto& db = impl_->db;
   const FeedHeader& h = feed.header;
   Transaction txn(db);
@@ -500,13 +501,14 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready) {
       const auto& entries = feed.entries;
       for (std::size_t i = 0; i < entries.size();) {
         const std::uint64_t prefix = token_prefix(entries[i].token);
+        PrefixGroup g{prefix, {}};
+        const bool query = !maybe_listed || maybe_listed(prefix);
         const std::string head = token_to_hex(entries[i].token).substr(0, 16);
         group->reset();
         group->bind(1, head + std::string(48, '0'));
         group->bind(2, head + std::string(48, 'f'));
-        PrefixGroup g{prefix, {}};
-        int rc = SQLITE_ROW;
-        while ((rc = sqlite3_step(group->get())) == SQLITE_ROW) {
+        int rc = query ? SQLITE_ROW : SQLITE_DONE;
+        while (query && (rc = sqlite3_step(group->get())) == SQLITE_ROW) {
           auto token = token_from_column(group->get(), 0);
           auto status = status_from_column(group->get(), 1);
           const auto attributes = db_to_memory(

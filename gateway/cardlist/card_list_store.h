@@ -112,8 +112,12 @@ class CardListDb {
   // for a snapshot it gets nothing, the snapshot being the whole list. So the caller can serve
   // the new list while the rows are written. An error from `ready` rolls everything back; an
   // error after it means the database kept the old list and the caller must return to it.
+  // `maybe_listed`, when given, says whether a prefix might be in the database (the index in
+  // use knows); a delta's new cards under unlisted prefixes then need no query.
   using OnReady = std::function<Result<void>(std::vector<PrefixGroup>&& touched)>;
-  Result<void> apply_feed(const Feed& feed, const OnReady& ready);
+  using PrefixFilter = std::function<bool(std::uint64_t prefix)>;
+  Result<void> apply_feed(const Feed& feed, const OnReady& ready,
+                          const PrefixFilter& maybe_listed = {});
 
   CardListDb(CardListDb&&) noexcept;
   CardListDb& operator=(CardListDb&&) noexcept;

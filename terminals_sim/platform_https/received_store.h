@@ -1,0 +1,67 @@
+#pragma once
+// What a simulated platform accepted from gateways, in SQLite, deduplicated by the record's
+// identity (source gateway, terminal, txn_id) per platform. A repeat is not stored again; its
+// row's `duplicates` counter goes up, so a test can tell "arrived exactly once in effect" from
+// "arrived twice" (duplicates appear only when an ack was lost and the gateway re-sent).
+//
+// The tables keep their own schema version (table received_meta) rather than PRAGMA
+// user_version, so they can live in the same file as the platform simulator's other tables
+// (terminals_sim/platform/platform_db.cpp uses user_version for its own).
+// Used by the HTTPS receiver here; the ZeroMQ batch receiver can use it as it is.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/core/result.h"
+#include "gateway/outbox/batch_format.h"
+#include "gateway/store/sqlite_util.h"
+
+namespace yktgw::platform {
+
+struct AcceptCounts {
+  std::uint32_t accepted = 0;    // new records stored
+  std::uint32_t duplicates = 0;  // records this platform already had
+  bool operator==(const AcceptCounts&) const = default;
+};
+
+struct SourceCount {
+  std::string platform;        // "crossprov", "district", ...
+  std::string source_gateway;  // gateway.id of the sender
+  std::uint64_t unique = 0;
+  std::uint64_t duplicates = 0;  // repeats received (a record sent three times counts 2)
+  bool operator==(const SourceCount&) const = default;
+};
+
+class ReceivedStore {
+ public:
+  // Creates the file and tables when missing; WAL, synchronous=NORMAL.
+  static Result<ReceivedStore> open(const std::string& path);
+
+  // One batch, in one transaction: either every record is counted or none is.
+  Result<AcceptCounts> accept(std::string_view platform, std::string_view source_gateway,
+                              std::string_view batch_id,
+                              const std::vector<outbox::ForwardedRecord>& records,
+                              std::int64_t now_ms);
+
+  Result<std::vector<SourceCount>> counts() const;
+  // The txn_ids this platform stored from a gateway, for tests that look for gaps.
+  Result<std::vector<std::string>> txn_ids(std::string_view platform,
+                                           std::string_view source_gateway) const;
+
+ private:
+  explicit ReceivedStore(sqlite::Database db) : db_(std::move(db)) {}
+  sqlite::Database db_;
+  sqlite::Statement insert_;
+  sqlite::Statement bump_;
+  sqlite::Statement batch_;
+};
+
+// `ykt-platform-sim count --db FILE`: opens the file read-only. A file without the tables
+// yields an empty list.
+Result<std::vector<SourceCount>> count_received(const std::string& db_path);
+// One line per platform and gateway: "platform<TAB>gateway<TAB>unique<TAB>duplicates".
+std::string format_counts(const std::vector<SourceCount>& counts);
+
+}  // namespace yktgw::platform

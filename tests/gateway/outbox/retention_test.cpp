@@ -1,0 +1,233 @@
+#include "gateway/outbox/retention.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "gateway/outbox/disk_quota.h"
+#include "gateway/outbox/outbox_config.h"
+#include "gateway/outbox/outbox_db.h"
+#include "tests/gateway/outbox/outbox_test_util.h"
+
+namespace yktgw::outbox {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+using testing::StoreFixture;
+using testing::TempDir;
+
+constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+
+class RetentionTest : public ::testing::Test {
+ protected:
+  RetentionOptions options() const {
+    RetentionOptions o;
+    o.records_db = dir_.file("records.db");
+    o.outbox_db = dir_.file("outbox.db");
+    o.retention_days = 30;
+    o.prune_batch_rows = 7;  // several statements even in small tests
+    o.wal_checkpoint_bytes = 256 * 1024;
+    o.pause_between_batches = 0ms;
+    return o;
+  }
+
+  std::unique_ptr<RetentionPruner> pruner(const Router& router) {
+    auto p = RetentionPruner::open(options(), router, clock_, testing::quiet_log());
+    EXPECT_TRUE(p) << (p ? "" : p.error().message);
+    return p ? std::move(p.value()) : nullptr;
+  }
+
+  std::set<std::int64_t> remaining() {
+    auto db = sqlite::Database::open(dir_.file("records.db"), false);
+    auto st = db->prepare("SELECT seq FROM txn ORDER BY seq");
+    std::set<std::int64_t> out;
+    while (sqlite3_step(st->get()) == SQLITE_ROW) out.insert(sqlite3_column_int64(st->get(), 0));
+    return out;
+  }
+
+  void set_cursor(const std::string& dest, std::uint64_t seq) {
+    ASSERT_TRUE(outbox_.advance_cursor(dest, seq, clock_.wall_ms()));
+  }
+
+  static std::set<std::int64_t> range(std::int64_t from, std::int64_t to) {
+    std::set<std::int64_t> out;
+    for (auto i = from; i <= to; ++i) out.insert(i);
+    return out;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  StoreFixture store_{dir_.file("records.db")};
+  OutboxDb outbox_ = std::move(OutboxDb::open(dir_.file("outbox.db")).value());
+  Router router_{*route_table_from(UpstreamConfig{})};
+};
+
+TEST_F(RetentionTest, PrunesOnlyOldRowsEveryDestinationAcked) {
+  const std::int64_t old = clock_.wall_ms() - 31 * kDay;
+  store_.add_many(1, 20, 50, old);                // district
+  store_.add_many(21, 10, 51, old);               // crossprov
+  store_.add_many(31, 10, 50, clock_.wall_ms());  // district, young
+  set_cursor("district", 40);
+  set_cursor("crossprov", 25);
+  StoredBatch dead;
+  dead.id = "gw1-district-5-8";
+  dead.destination = "district";
+  dead.first_seq = 5;
+  dead.last_seq = 8;
+  dead.count = 4;
+  ASSERT_TRUE(outbox_.insert_batch(dead));
+  ASSERT_TRUE(outbox_.dead_letter_batch(dead, "http 400", clock_.wall_ms()));
+
+  auto p = pruner(router_);
+  auto r = p->prune(/*any_age=*/false);
+  ASSERT_TRUE(r) << r.error().message;
+  std::set<std::int64_t> expect = range(5, 8);    // a dead letter's records stay
+  for (auto s : range(26, 30)) expect.insert(s);  // crossprov has not acked them
+  for (auto s : range(31, 40)) expect.insert(s);  // younger than the retention
+  EXPECT_EQ(remaining(), expect);
+  EXPECT_EQ(r->deleted, 40u - expect.size());
+  EXPECT_GT(r->statements, 1u);
+
+  // Once the letter is resolved and crossprov catches up, they go too.
+  auto letters = outbox_.dead_letters("", false);
+  StoredBatch resend;
+  resend.id = "gw1-district-5-8-r1";
+  resend.dead_letter_id = (*letters)[0].id;
+  ASSERT_TRUE(outbox_.finish_retry(resend, true, "", clock_.wall_ms()));
+  set_cursor("crossprov", 30);
+  ASSERT_TRUE(p->prune(false));
+  EXPECT_EQ(remaining(), range(31, 40));
+}
+
+TEST_F(RetentionTest, AnyAgeStillNeverDeletesAnUnackedRow) {
+  store_.add_many(1, 10, 50);
+  store_.add_many(11, 10, 51);
+  store_.add_many(21, 10, 50);
+  set_cursor("district", 25);  // 21..25 acked by the district, 26..30 not
+  auto p = pruner(router_);
+  auto r = p->prune(/*any_age=*/true);
+  ASSERT_TRUE(r);
+  std::set<std::int64_t> expect = range(11, 20);  // crossprov never acked
+  for (auto s : range(26, 30)) expect.insert(s);
+  EXPECT_EQ(remaining(), expect);
+
+  int calls = 0;
+  set_cursor("district", 30);
+  r = p->prune(true, [&] { return ++calls <= 1; });  // one statement, then stop
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->statements, 1u);
+}
+
+TEST_F(RetentionTest, CopyAllMeansTheDistrictMustAckEverything) {
+  UpstreamConfig u;
+  u.copy_all_to_district = true;
+  const Router router(*route_table_from(u));
+  store_.add_many(1, 10, 51);
+  set_cursor("crossprov", 10);
+  auto p = pruner(router);
+  ASSERT_TRUE(p->prune(true));
+  EXPECT_EQ(remaining().size(), 10u);
+  set_cursor("district", 10);
+  ASSERT_TRUE(p->prune(true));
+  EXPECT_TRUE(remaining().empty());
+}
+
+TEST_F(RetentionTest, CheckpointKeepsTheWalBounded) {
+  const std::string wal = dir_.file("records.db") + "-wal";
+  // A reader holding an old snapshot keeps every checkpoint from resetting the WAL: the WAL
+  // grows the way it does when checkpoints are starved.
+  auto reader = sqlite::Database::open(dir_.file("records.db"), false);
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->exec("BEGIN"));
+  auto st = reader->prepare("SELECT COUNT(*) FROM txn");
+  ASSERT_EQ(sqlite3_step(st->get()), SQLITE_ROW);
+  store_.add_many(1, 6000);
+  const auto grown = file_size_or_zero(wal);
+  EXPECT_GT(grown, 1024u * 1024u);
+
+  auto p = pruner(router_);
+  auto blocked = p->checkpoint();
+  ASSERT_TRUE(blocked) << blocked.error().message;
+  EXPECT_TRUE(blocked->ran);
+  EXPECT_FALSE(blocked->complete) << "cannot finish under the old snapshot";
+
+  st = sqlite::Statement();
+  ASSERT_TRUE(reader->exec("COMMIT"));
+  auto done = p->checkpoint();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->complete);
+  EXPECT_EQ(done->wal_bytes_before, grown);
+  EXPECT_EQ(done->wal_bytes_after, 0u);
+  EXPECT_EQ(remaining().size(), 6000u) << "a checkpoint loses nothing";
+
+  // Below the threshold nothing runs.
+  store_.add_many(6001, 10);
+  auto idle = p->checkpoint();
+  ASSERT_TRUE(idle);
+  EXPECT_FALSE(idle->ran);
+
+  // The housekeeper does the same on its rounds.
+  auto quota = DiskQuota::open({dir_.file("records.db"), dir_.file("outbox.db"), 0, 0.95},
+                               testing::quiet_log());
+  ASSERT_TRUE(quota);
+  Housekeeper keeper(*p, **quota, {}, testing::quiet_log());
+  ASSERT_TRUE(reader->exec("BEGIN"));
+  st = std::move(reader->prepare("SELECT COUNT(*) FROM txn").value());
+  ASSERT_EQ(sqlite3_step(st->get()), SQLITE_ROW);
+  store_.add_many(7000, 3000);
+  st = sqlite::Statement();
+  ASSERT_TRUE(reader->exec("COMMIT"));
+  EXPECT_GT(file_size_or_zero(wal), options().wal_checkpoint_bytes);
+  keeper.run_once(false);
+  EXPECT_LE(file_size_or_zero(wal), options().wal_checkpoint_bytes);
+}
+
+TEST_F(RetentionTest, QuotaFlagRisesAndClearsWithHysteresis) {
+  store_.add_many(1, 3000, 50);
+  auto p = pruner(router_);
+  ASSERT_TRUE(p->checkpoint(true));  // the WAL counts too; start from an empty one
+  const DiskQuotaOptions base{dir_.file("records.db"), dir_.file("outbox.db"), 0, 0.95};
+  auto unlimited = DiskQuota::open(base, testing::quiet_log());
+  ASSERT_TRUE(unlimited);
+  EXPECT_FALSE((*unlimited)->over_quota());
+  const DiskUsage u = (*unlimited)->usage();
+  EXPECT_GT(u.records_bytes, 500u * 1024u);
+  EXPECT_EQ(u.records_wal_bytes, 0u);
+  EXPECT_GT(u.outbox_bytes, 0u);
+
+  DiskQuotaOptions tight = base;
+  tight.quota_bytes = u.total();
+  auto quota = DiskQuota::open(tight, testing::quiet_log());
+  ASSERT_TRUE(quota);
+  EXPECT_TRUE((*quota)->over_quota()) << "at the quota counts as over";
+
+  // Nothing is acked: the housekeeper prunes nothing and the alarm stays.
+  Housekeeper keeper(*p, **quota, {}, testing::quiet_log());
+  keeper.run_once(true);
+  EXPECT_TRUE((*quota)->over_quota());
+  EXPECT_EQ(remaining().size(), 3000u);
+
+  // Once the district has acked them, quota pressure prunes regardless of age, and the alarm
+  // clears below the resume level.
+  set_cursor("district", 3000);
+  keeper.run_once(false);
+  EXPECT_FALSE((*quota)->over_quota());
+  EXPECT_LT(remaining().size(), 3000u);
+  EXPECT_LT((*quota)->usage().total(), tight.quota_bytes * 95 / 100);
+}
+
+TEST_F(RetentionTest, HousekeeperThreadStartsAndStops) {
+  auto p = pruner(router_);
+  auto quota = DiskQuota::open({dir_.file("records.db"), dir_.file("outbox.db"), 0, 0.95},
+                               testing::quiet_log());
+  ASSERT_TRUE(quota);
+  Housekeeper keeper(*p, **quota, {10ms, 20ms}, testing::quiet_log());
+  keeper.start();
+  std::this_thread::sleep_for(60ms);
+  keeper.stop();
+  keeper.stop();
+}
+
+}  // namespace
+}  // namespace yktgw::outbox

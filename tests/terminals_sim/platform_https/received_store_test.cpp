@@ -1,0 +1,84 @@
+#include "terminals_sim/platform_https/received_store.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/gateway/outbox/outbox_test_util.h"
+
+namespace yktgw::platform {
+namespace {
+
+std::vector<outbox::ForwardedRecord> records(int from, int count, const std::string& gateway) {
+  std::vector<outbox::ForwardedRecord> out;
+  for (int i = from; i < from + count; ++i) {
+    outbox::ForwardedRecord f;
+    f.seq = static_cast<std::uint64_t>(i);
+    f.gateway = gateway;
+    f.record = testing::txn(i, 51);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+TEST(ReceivedStore, DeduplicatesByGatewayTerminalAndTxnId) {
+  testing::TempDir dir("received");
+  auto store = ReceivedStore::open(dir.file("p.db"));
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ(*store->accept("crossprov", "gw1", "gw1-crossprov-1-10", records(1, 10, "gw1"), 5),
+            (AcceptCounts{10, 0}));
+  EXPECT_EQ(*store->accept("crossprov", "gw1", "gw1-crossprov-6-15", records(6, 10, "gw1"), 6),
+            (AcceptCounts{5, 5}));
+  // The same txn ids from another gateway, or at another platform, are other records.
+  EXPECT_EQ(*store->accept("crossprov", "gw2", "gw2-crossprov-1-3", records(1, 3, "gw2"), 7),
+            (AcceptCounts{3, 0}));
+  EXPECT_EQ(*store->accept("district", "gw1", "gw1-district-1-3", records(1, 3, "gw1"), 8),
+            (AcceptCounts{3, 0}));
+  EXPECT_EQ(*store->accept("crossprov", "gw1", "gw1-crossprov-1-10", records(1, 10, "gw1"), 9),
+            (AcceptCounts{0, 10}));
+
+  const auto counts = store->counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(*counts, (std::vector<SourceCount>{{"crossprov", "gw1", 15, 15},
+                                               {"crossprov", "gw2", 3, 0},
+                                               {"district", "gw1", 3, 0}}));
+  EXPECT_EQ(*count_received(dir.file("p.db")), *counts);
+  EXPECT_EQ(format_counts(*counts),
+            "platform\tsource_gateway\tunique\tduplicates\n"
+            "crossprov\tgw1\t15\t15\ncrossprov\tgw2\t3\t0\ndistrict\tgw1\t3\t0\n");
+  const auto ids = store->txn_ids("crossprov", "gw2");
+  EXPECT_EQ(*ids, (std::vector<std::string>{"ct:1", "ct:2", "ct:3"}));
+}
+
+TEST(ReceivedStore, SharesAFileThatUsesUserVersionForItsOwnTables) {
+  testing::TempDir dir("received");
+  {
+    auto db = sqlite::Database::open(dir.file("platform.db"), true);
+    ASSERT_TRUE(db->exec("CREATE TABLE auth (x INTEGER); PRAGMA user_version = 3;"));
+  }
+  {
+    auto store = ReceivedStore::open(dir.file("platform.db"));
+    ASSERT_TRUE(store) << store.error().message;
+    ASSERT_TRUE(store->accept("crossprov", "gw1", "b", records(1, 2, "gw1"), 1));
+  }
+  auto again = ReceivedStore::open(dir.file("platform.db"));  // reopening migrates nothing
+  ASSERT_TRUE(again) << again.error().message;
+  auto db = sqlite::Database::open(dir.file("platform.db"), false);
+  auto st = db->prepare("PRAGMA user_version");
+  ASSERT_EQ(sqlite3_step(st->get()), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st->get(), 0), 3) << "the other tables' version is untouched";
+  EXPECT_EQ(count_received(dir.file("platform.db"))->at(0).unique, 2u);
+}
+
+TEST(ReceivedStore, CountOnAFileWithoutTheTables) {
+  testing::TempDir dir("received");
+  {
+    auto db = sqlite::Database::open(dir.file("empty.db"), true);
+    ASSERT_TRUE(db->exec("CREATE TABLE other (x INTEGER)"));
+  }
+  auto c = count_received(dir.file("empty.db"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->empty());
+  EXPECT_FALSE(count_received(dir.file("missing.db")));
+}
+
+}  // namespace
+}  // namespace yktgw::platform
