@@ -9,6 +9,7 @@
 
 #include "connectors/mqtt/paho_terminal_link.h"
 #include "gateway/app/logging.h"
+#include "connectors/https/https_link.h"
 #include "connectors/zmq/district_link.h"
 #include "gateway/app/txn_annotator.h"
 #include "gateway/cardlist/attribute_names.h"
@@ -17,6 +18,11 @@
 #include "gateway/core/worker_pool.h"
 #include "gateway/credentials/decoders.h"
 #include "gateway/crypto/sm2.h"
+#include "gateway/outbox/disk_quota.h"
+#include "gateway/outbox/forwarder.h"
+#include "gateway/outbox/outbox_config.h"
+#include "gateway/outbox/retention.h"
+#include "gateway/outbox/router.h"
 #include "gateway/policy/policy_authorizer.h"
 #include "gateway/policy/policy_setup.h"
 #include "gateway/core/version.h"
@@ -53,6 +59,12 @@ struct GatewayApp::Parts {
   PolicyRuntime policy;
   std::unique_ptr<district::DistrictLink> district;
   std::unique_ptr<SqliteRecordStore> store;
+  std::unique_ptr<outbox::Router> router;
+  std::unique_ptr<https::HttpsLink> crossprov;
+  std::unique_ptr<outbox::Forwarder> forwarder;
+  std::unique_ptr<outbox::DiskQuota> quota;
+  std::unique_ptr<outbox::RetentionPruner> pruner;
+  std::unique_ptr<outbox::Housekeeper> housekeeper;
   std::unique_ptr<mqtt::PahoTerminalLink> link;
   std::unique_ptr<WorkerPool> crypto_pool;
   std::unique_ptr<PolicyAuthorizer> engine;
@@ -136,6 +148,32 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!store) return store.error();
   p->store = std::move(store.value());
 
+  // Forwarding: per-destination cursors over records.db (the store created it above).
+  auto routes = outbox::route_table_from(config.upstream);
+  if (!routes) return routes.error();
+  p->router = std::make_unique<outbox::Router>(std::move(routes.value()));
+  std::map<std::string, UpstreamLink*> links;
+  if (!config.https.url.empty()) {
+    auto https = https::HttpsLink::create(https::https_link_options_from(config), p->log.forward);
+    if (!https) return https.error();
+    p->crossprov = std::move(https.value());
+    links["crossprov"] = p->crossprov.get();
+  }
+  auto forwarder = outbox::Forwarder::open(outbox::forwarder_options_from(config), *p->router,
+                                           links, p->clock, p->log.forward);
+  if (!forwarder) return forwarder.error();
+  p->forwarder = std::move(forwarder.value());
+  auto quota = outbox::DiskQuota::open(outbox::disk_quota_options_from(config), p->log.store);
+  if (!quota) return quota.error();
+  p->quota = std::move(quota.value());
+  auto pruner = outbox::RetentionPruner::open(outbox::retention_options_from(config), *p->router,
+                                              p->clock, p->log.store);
+  if (!pruner) return pruner.error();
+  p->pruner = std::move(pruner.value());
+  p->housekeeper =
+      std::make_unique<outbox::Housekeeper>(*p->pruner, *p->quota, outbox::HousekeeperOptions{},
+                                            p->log.store);
+
   const auto& m = config.mqtt;
   mqtt::LinkOptions lo;
   lo.uri = m.uri;
@@ -180,18 +218,28 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   dopt.queue_capacity = config.gateway.queue_capacity;
   dopt.max_payload_bytes = m.max_payload_bytes;
   dopt.warn_interval_ms = config.log.warn_interval_ms;
-  Dispatcher::Deps deps{*p->link, *p->store, *p->engine, *p->tokenizer, p->clock, p->log.ingest,
-                        p->annotator.get()};
+  auto* quota_ptr = p->quota.get();
+  auto* forwarder_ptr = p->forwarder.get();
+  Dispatcher::Deps deps{*p->link,      *p->store,
+                        *p->engine,    *p->tokenizer,
+                        p->clock,      p->log.ingest,
+                        p->annotator.get(),
+                        [quota_ptr] { return quota_ptr->over_quota(); },
+                        [forwarder_ptr] { forwarder_ptr->wake(); }};
   p->dispatcher = std::make_unique<Dispatcher>(deps, dopt);
   p->dispatcher->start();
+  p->forwarder->start();
+  p->housekeeper->start();
   if (p->cardlist_updater) p->cardlist_updater->start();
   auto* dispatcher = p->dispatcher.get();
   if (auto r = p->link->start([dispatcher](InboundMessage&& msg) { dispatcher->on_message(std::move(msg)); });
       !r) {
     return r.error();
   }
-  p->log.main->info("running broker={} workers={} district={}", m.uri, config.gateway.workers,
-                    config.district.endpoint.empty() ? "off" : config.district.endpoint);
+  p->log.main->info("running broker={} workers={} district={} crossprov={}", m.uri,
+                    config.gateway.workers,
+                    config.district.endpoint.empty() ? "off" : config.district.endpoint,
+                    config.https.url.empty() ? "off" : config.https.url);
   return std::unique_ptr<GatewayApp>(new GatewayApp(std::move(p)));
 }
 
@@ -228,10 +276,17 @@ void GatewayApp::tick() {
   p.log.main->info(
       "stats broker_connected={} received={} auth={} approved={} declined={} txn={} stored={} "
       "duplicate={} rejected={} store_failed={} store_queue={} dropped={} publish_failed={} "
-      "terminals_online={}",
+      "terminals_online={} over_quota={}",
       p.link->connected(), s.received, s.auth_requests, s.approved, s.declined, s.txn_received,
       s.txn_stored, s.txn_duplicate, s.txn_rejected, s.txn_store_failed, st.queued,
-      s.dropped_queue_full, s.publish_failed, p.dispatcher->terminals().online_count());
+      s.dropped_queue_full, s.publish_failed, p.dispatcher->terminals().online_count(),
+      p.quota->over_quota());
+  for (const auto& d : p.forwarder->stats()) {
+    p.log.forward->info("forward destination={} state={} backlog={} in_flight={} lag_ms={} "
+                        "dead_letters={}",
+                        d.destination, outbox::to_string(d.state), d.backlog, d.in_flight,
+                        d.lag_ms, d.dead_letters);
+  }
 }
 
 void GatewayApp::shutdown() {
@@ -246,6 +301,9 @@ void GatewayApp::shutdown() {
   p.district->stop();       // pending online requests answer link_down and fall back offline
   p.store->close();         // commits what is queued; the completions publish the acks
   p.link->stop(2000);
+  p.forwarder->stop(std::chrono::seconds(2));  // unfinished batches resume from outbox.db
+  if (p.crossprov) p.crossprov->stop();
+  p.housekeeper->stop();
   if (p.cardlist_updater) p.cardlist_updater->stop();
   p.policy.counters->close();
   const auto s = p.store->stats();

@@ -21,6 +21,7 @@ struct Loggers {
   std::shared_ptr<spdlog::logger> cardlist;
   std::shared_ptr<spdlog::logger> policy;
   std::shared_ptr<spdlog::logger> district;
+  std::shared_ptr<spdlog::logger> forward;
 
   void set_level(const std::string& level) const;
   void flush() const;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,9 @@
 #include "gateway/config/config.h"
 #include "gateway/core/version.h"
 #include "gateway/crypto/card_tokenizer.h"
+#include "gateway/outbox/outbox_admin.h"
+#include "gateway/outbox/outbox_config.h"
+#include "gateway/outbox/router.h"
 
 namespace {
 
@@ -119,6 +123,48 @@ int cardlist_stats(const std::string& path, const std::vector<std::string>& sets
   return 0;
 }
 
+int outbox_stats_cmd(const std::string& path, const std::vector<std::string>& sets) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  auto routes = yktgw::outbox::route_table_from(cfg->upstream);
+  if (!routes) return fail(routes.error().message);
+  yktgw::outbox::Router router(std::move(routes.value()));
+  auto st = yktgw::outbox::outbox_stats(yktgw::outbox::records_db_path(*cfg),
+                                        yktgw::outbox::outbox_db_path(*cfg), router, now_ms());
+  if (!st) return fail(st.error().message);
+  std::fputs(yktgw::outbox::format_outbox_stats(*st).c_str(), stdout);
+  return 0;
+}
+
+int deadletter_list_cmd(const std::string& path, const std::vector<std::string>& sets, bool all) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  auto letters = yktgw::outbox::list_dead_letters(yktgw::outbox::outbox_db_path(*cfg), all);
+  if (!letters) return fail(letters.error().message);
+  std::fputs(yktgw::outbox::format_dead_letters(*letters).c_str(), stdout);
+  return 0;
+}
+
+int deadletter_retry_cmd(const std::string& path, const std::vector<std::string>& sets,
+                         const std::string& id, bool all) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  const std::string db = yktgw::outbox::outbox_db_path(*cfg);
+  if (all) {
+    auto n = yktgw::outbox::retry_all_dead_letters(db, now_ms());
+    if (!n) return fail(n.error().message);
+    std::printf("queued %d dead letters for a re-send\n", *n);
+    return 0;
+  }
+  char* end = nullptr;
+  const long long value = std::strtoll(id.c_str(), &end, 10);
+  if (id.empty() || *end != '\0') return fail("deadletter retry: give an ID or --all");
+  auto letter = yktgw::outbox::retry_dead_letter(db, value, now_ms());
+  if (!letter) return fail(letter.error().message);
+  std::printf("queued dead letter %lld for a re-send\n", value);
+  return 0;
+}
+
 // District HMAC key: 32 random bytes as hex, readable by the owner only.
 int keygen_hmac(const std::string& out, bool force) {
   if (!force && std::ifstream(out).good()) return fail("'" + out + "' exists; --force to replace");
@@ -191,6 +237,25 @@ int main(int argc, char** argv) {
   keygen_hmac_cmd->add_option("--out", key_out, "Key file to write (mode 600)")->required();
   keygen_hmac_cmd->add_flag("--force", key_force, "Replace an existing file");
 
+  auto* outbox_cmd = app.add_subcommand("outbox", "Forwarding state per destination");
+  outbox_cmd->require_subcommand(1);
+  outbox_cmd->fallthrough();
+  auto* outbox_stats = outbox_cmd->add_subcommand("stats", "Backlog, lag and dead letters");
+  outbox_stats->fallthrough();
+
+  auto* deadletter = app.add_subcommand("deadletter", "Batches a platform refused as invalid");
+  deadletter->require_subcommand(1);
+  deadletter->fallthrough();
+  bool dl_all = false;
+  std::string dl_id;
+  auto* dl_list = deadletter->add_subcommand("list", "List dead letters, newest first");
+  dl_list->add_flag("--all", dl_all, "Also those already re-sent");
+  dl_list->fallthrough();
+  auto* dl_retry = deadletter->add_subcommand("retry", "Queue dead letters for a re-send");
+  dl_retry->add_option("id", dl_id, "Dead letter id (see list)");
+  dl_retry->add_flag("--all", dl_all, "Every dead letter");
+  dl_retry->fallthrough();
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -201,6 +266,9 @@ int main(int argc, char** argv) {
   }
   if (*keygen_curve_cmd) return keygen_curve(key_out, key_force);
   if (*keygen_hmac_cmd) return keygen_hmac(key_out, key_force);
+  if (*outbox_stats) return outbox_stats_cmd(config_path, sets);
+  if (*dl_list) return deadletter_list_cmd(config_path, sets, dl_all);
+  if (*dl_retry) return deadletter_retry_cmd(config_path, sets, dl_id, dl_all);
   if (*check) return check_config(check_path, sets);
   if (*import) return cardlist_import(config_path, sets, csv);
   if (*stats) return cardlist_stats(config_path, sets);

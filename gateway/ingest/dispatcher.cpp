@@ -11,6 +11,7 @@ struct Dispatcher::Counters {
   using C = std::atomic<std::uint64_t>;
   C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_stored{0},
       txn_duplicate{0}, txn_rejected{0}, txn_store_failed{0}, txn_store_busy{0},
+      txn_quota_refused{0},
       status_messages{0}, dropped_queue_full{0}, dropped_stopping{0}, unroutable{0},
       publish_failed{0}, bad_response_topic{0};
   std::array<C, kReasonCount> auth_by_reason{};
@@ -216,6 +217,17 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     return;
   }
   terminals_.on_message(from.terminal, now, /*refused=*/false);
+  if (deps_.store_full && deps_.store_full()) {
+    // No ack: the terminal keeps the record and resends it once there is room again.
+    Counters::inc(counters_->txn_quota_refused);
+    std::uint64_t suppressed = 0;
+    if (deps_.log && warn_limit_.allow("disk_quota", deps_.clock.steady(), suppressed)) {
+      deps_.log->warn("disk quota reached: records not acked until forwarding frees space "
+                      "suppressed={}",
+                      suppressed);
+    }
+    return;
+  }
 
   TxnRecord rec;
   rec.txn_id = t.txn_id;
@@ -250,6 +262,7 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
           Counters::inc(counters_->txn_store_failed);
           return;  // no ack: the terminal keeps the record and resends it
         }
+        if (deps_.records_committed) deps_.records_committed();
         TxnAck ack;
         ack.txn_id = txn_id;
         ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
@@ -292,6 +305,7 @@ IngestStats Dispatcher::stats() const {
   s.txn_rejected = load(c.txn_rejected);
   s.txn_store_failed = load(c.txn_store_failed);
   s.txn_store_busy = load(c.txn_store_busy);
+  s.txn_quota_refused = load(c.txn_quota_refused);
   s.status_messages = load(c.status_messages);
   s.dropped_queue_full = load(c.dropped_queue_full);
   s.dropped_stopping = load(c.dropped_stopping);

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,7 @@ struct IngestStats {
   std::uint64_t txn_rejected = 0;
   std::uint64_t txn_store_failed = 0;
   std::uint64_t txn_store_busy = 0;
+  std::uint64_t txn_quota_refused = 0;  // not taken while the disk quota was reached
   std::uint64_t status_messages = 0;
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t dropped_stopping = 0;
@@ -72,6 +74,11 @@ class Dispatcher {
     std::shared_ptr<spdlog::logger> log;
     // Fills token, mask, region and service item of a record; null: card token and mask only.
     const TxnAnnotator* annotator = nullptr;
+    // True while the data directory is at its disk quota: new records are not taken (and so
+    // not acked; terminals keep them) until forwarding and pruning free space.
+    std::function<bool()> store_full;
+    // Called after records were committed, so forwarding need not wait for its next poll.
+    std::function<void()> records_committed;
   };
 
   Dispatcher(Deps deps, DispatcherOptions options);
