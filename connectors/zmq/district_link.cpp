@@ -38,7 +38,7 @@ constexpr milliseconds kMaxPollWait{50};
 // of answers cannot delay a timeout callback.
 constexpr int kMaxReceivesPerTurn = 512;
 
-// Room above max_inflight in the socket queues for heartbeats (and, later, batches).
+// Room above the in-flight limits in the socket queues for heartbeats and a few stragglers.
 constexpr int kQueueHeadroom = 64;
 
 // Answers are a few hundred bytes; a peer sending megabytes is broken or hostile, and libzmq
@@ -60,6 +60,28 @@ struct Pending {
   OnlineAuthClient::Callback done;
   DeadlineIndex::iterator by_deadline;
 };
+
+// A batch handed over by send(): the BATCH payload is built on the caller's thread, so the I/O
+// thread only hands bytes to ZeroMQ.
+struct SubmittedBatch {
+  std::string id;
+  std::string payload;
+  UpstreamLink::Done done;
+};
+
+using BatchDeadlineIndex = std::multimap<Steady::time_point, std::string>;
+
+struct PendingBatch {
+  UpstreamLink::Done done;
+  BatchDeadlineIndex::iterator by_deadline;
+};
+
+// The gateway's own message ids are decimal numbers; a batch's message id is its batch id,
+// which always has letters and dashes in it. So an answer whose id is not a number answers a
+// batch, even when that batch is no longer waiting.
+bool is_batch_id(std::string_view id) {
+  return id.find_first_not_of("0123456789") != std::string_view::npos;
+}
 
 std::int64_t to_ns(Steady::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -109,9 +131,10 @@ struct DistrictLink::Impl {
   std::atomic<bool> stop_requested{false};
 
   std::mutex submit_mu;
-  std::vector<Submitted> submitted;  // guarded by submit_mu
-  bool wake_pending = false;         // guarded by submit_mu
-  bool closed = false;               // guarded by submit_mu: no I/O thread to answer any more
+  std::vector<Submitted> submitted;               // guarded by submit_mu
+  std::vector<SubmittedBatch> submitted_batches;  // guarded by submit_mu
+  bool wake_pending = false;                      // guarded by submit_mu
+  bool closed = false;  // guarded by submit_mu: no I/O thread to answer any more
 
   std::atomic<std::int64_t> last_ack_steady_ns{kNever};
   std::atomic<std::int64_t> last_ack_wall_ms{0};
@@ -121,6 +144,9 @@ struct DistrictLink::Impl {
   std::atomic<std::uint64_t> heartbeats_sent{0}, heartbeats_answered{0}, auth_requests{0},
       auth_answered{0}, auth_timeouts{0}, auth_link_down{0}, auth_errors{0}, auth_busy{0},
       late_answers{0}, bad_messages{0}, handshake_failures{0}, disconnects{0};
+  std::atomic<std::uint64_t> batches_sent{0}, batches_delivered{0}, batches_rejected{0},
+      batches_retry{0}, batch_timeouts{0}, late_batch_acks{0};
+  std::atomic<std::int64_t> batches_inflight{0};
 
   // Owned by the I/O thread.
   std::uint64_t next_id = 1;
@@ -134,6 +160,9 @@ struct DistrictLink::Impl {
   int failures_in_row = 0;        // handshakes failed since the last one that succeeded
   std::optional<Steady::time_point> reconnect_at;  // set while paused after failed handshakes
   std::vector<Submitted> taking;
+  std::unordered_map<std::string, PendingBatch> batches;  // by batch id
+  BatchDeadlineIndex batch_deadlines;
+  std::vector<SubmittedBatch> taking_batches;
   LogThrottle throttle;
 
   Result<void> setup();
@@ -143,7 +172,13 @@ struct DistrictLink::Impl {
   bool wake_locked();
   void take_submitted(Steady::time_point now);
   void submit_one(Submitted&& s, Steady::time_point now);
-  bool send(const Envelope& e);
+  void submit_batch(SubmittedBatch&& b, Steady::time_point now);
+  bool send(MessageType type, std::string_view id, std::string_view payload);
+  bool handle_batch_answer(const Envelope& e);
+  void finish_batch(const std::string& id, DeliveryResult result);
+  void fail_all_batches(const std::string& detail);
+  void expire_batches(Steady::time_point now);
+  void invoke_batch(const UpstreamLink::Done& done, DeliveryResult result);
   void receive_all(Steady::time_point now);
   void handle(Envelope&& e, Steady::time_point now);
   void read_monitor();
@@ -178,6 +213,8 @@ Result<DistrictLinkOptions> district_link_options(const DistrictConfig& config,
   o.heartbeat_interval = milliseconds(config.heartbeat_interval_ms);
   o.heartbeat_timeout = milliseconds(config.heartbeat_timeout_ms);
   o.max_inflight = config.online_max_inflight;
+  o.batch_max_inflight = config.batch_max_inflight;
+  o.batch_timeout = milliseconds(config.batch_timeout_ms);
   if (o.endpoint.empty()) return o;
   if (!is_z85_key(config.server_public_key)) {
     return make_error("district_config",
@@ -217,10 +254,13 @@ Result<void> DistrictLink::Impl::setup() {
     // the platform is away pile up in a pipe and go out in a burst on reconnect, long after
     // their deadlines; with it, a send fails at once and the caller falls back offline.
     dealer.set(zmq::sockopt::immediate, 1);
-    // The queues hold what may be in flight (max_inflight requests plus heartbeats); more would
-    // only be answers nobody waits for. A full queue is a failed send, not a blocked thread.
-    dealer.set(zmq::sockopt::sndhwm, opt.max_inflight + kQueueHeadroom);
-    dealer.set(zmq::sockopt::rcvhwm, opt.max_inflight + kQueueHeadroom);
+    // The queues hold what may be in flight (online requests, batches, heartbeats); more would
+    // only be answers nobody waits for. Every send is non-blocking: a full queue is a failed
+    // send (an online request falls back offline, a batch is retried later), never a blocked
+    // I/O thread, however large a burst of batches the forwarder makes.
+    const int queue = opt.max_inflight + opt.batch_max_inflight + kQueueHeadroom;
+    dealer.set(zmq::sockopt::sndhwm, queue);
+    dealer.set(zmq::sockopt::rcvhwm, queue);
     dealer.set(zmq::sockopt::reconnect_ivl, static_cast<int>(opt.reconnect_interval.count()));
     dealer.set(zmq::sockopt::reconnect_ivl_max,
                static_cast<int>(opt.reconnect_interval_max.count()));
@@ -293,14 +333,18 @@ Result<std::unique_ptr<DistrictLink>> DistrictLink::start(DistrictLinkOptions op
                       "heartbeat timeout must be longer than a positive heartbeat interval");
   }
   if (d.opt.max_inflight < 1) return make_error("district_config", "max_inflight must be >= 1");
+  if (d.opt.batch_max_inflight < 1 || d.opt.batch_timeout.count() <= 0) {
+    return make_error("district_config",
+                      "batch_max_inflight must be >= 1 and batch_timeout positive");
+  }
   if (auto r = d.setup(); !r) return r.error();
   d.enabled = true;
   d.io = std::thread([&d] { d.run(); });
   d.log->info(
       "district link started endpoint={} heartbeat_interval_ms={} heartbeat_timeout_ms={} "
-      "max_inflight={}",
+      "max_inflight={} batch_max_inflight={} batch_timeout_ms={}",
       d.opt.endpoint, d.opt.heartbeat_interval.count(), d.opt.heartbeat_timeout.count(),
-      d.opt.max_inflight);
+      d.opt.max_inflight, d.opt.batch_max_inflight, d.opt.batch_timeout.count());
   return std::unique_ptr<DistrictLink>(new DistrictLink(std::move(impl)));
 }
 
@@ -356,6 +400,41 @@ void DistrictLink::authorize(OnlineAuthRequest request, std::chrono::millisecond
   d.invoke(done, OnlineOutcome::link_down, {});
 }
 
+const std::string& DistrictLink::destination() const {
+  static const std::string name = "district";  // the router's name for this platform
+  return name;
+}
+
+int DistrictLink::max_in_flight() const { return impl_->opt.batch_max_inflight; }
+
+void DistrictLink::send(const Batch& batch, Done done) {
+  Impl& d = *impl_;
+  if (batch.id.empty() || batch.id.size() > kMaxMessageIdBytes) {
+    // Not a passing condition: the same batch would fail the same way on every retry, so it
+    // goes to the dead letters where someone will see it.
+    d.batches_rejected.fetch_add(1, std::memory_order_relaxed);
+    d.invoke_batch(done, DeliveryResult{DeliveryStatus::rejected,
+                                        "district: batch id must be 1.." +
+                                            std::to_string(kMaxMessageIdBytes) + " bytes"});
+    return;
+  }
+  if (d.enabled) {
+    std::string payload = encode_batch(
+        BatchHeader{d.opt.gateway_id, batch.count, batch.first_seq, batch.last_seq}, batch.payload);
+    std::lock_guard lock(d.submit_mu);
+    if (!d.closed) {
+      d.batches_inflight.fetch_add(1);
+      d.submitted_batches.push_back(SubmittedBatch{batch.id, std::move(payload), std::move(done)});
+      if (!d.wake_pending) d.wake_pending = d.wake_locked();
+      return;
+    }
+  }
+  d.batches_retry.fetch_add(1, std::memory_order_relaxed);
+  d.invoke_batch(done, DeliveryResult{DeliveryStatus::retry_later,
+                                      d.enabled ? "district: link stopped"
+                                                : "district: no district link configured"});
+}
+
 DistrictLink::Stats DistrictLink::stats() const {
   const Impl& d = *impl_;
   Stats s;
@@ -377,6 +456,13 @@ DistrictLink::Stats DistrictLink::stats() const {
   s.handshake_failures = d.handshake_failures.load();
   s.disconnects = d.disconnects.load();
   s.inflight = d.inflight.load();
+  s.batches_sent = d.batches_sent.load();
+  s.batches_delivered = d.batches_delivered.load();
+  s.batches_rejected = d.batches_rejected.load();
+  s.batches_retry = d.batches_retry.load();
+  s.batch_timeouts = d.batch_timeouts.load();
+  s.late_batch_acks = d.late_batch_acks.load();
+  s.batches_inflight = d.batches_inflight.load();
   return s;
 }
 
@@ -408,6 +494,7 @@ void DistrictLink::Impl::run() {
     };
     wait = std::min(wait, until(next_heartbeat));
     if (!deadlines.empty()) wait = std::min(wait, until(deadlines.begin()->first));
+    if (!batch_deadlines.empty()) wait = std::min(wait, until(batch_deadlines.begin()->first));
     if (reconnect_at) wait = std::min(wait, until(*reconnect_at));
     std::array<zmq::pollitem_t, 3> items{{{dealer.handle(), 0, ZMQ_POLLIN, 0},
                                           {wake_rx.handle(), 0, ZMQ_POLLIN, 0},
@@ -432,6 +519,7 @@ void DistrictLink::Impl::run() {
     if ((items[2].revents & ZMQ_POLLIN) != 0) read_monitor();
     const auto after = clock.steady();
     expire(after);
+    expire_batches(after);
     if (after >= next_heartbeat) send_heartbeat(after);
     track_health(after);
     reconnect_if_due(Steady::now());
@@ -443,10 +531,13 @@ void DistrictLink::Impl::take_submitted(Steady::time_point now) {
   {
     std::lock_guard lock(submit_mu);
     taking.swap(submitted);
+    taking_batches.swap(submitted_batches);
     wake_pending = false;
   }
   for (Submitted& s : taking) submit_one(std::move(s), now);
   taking.clear();
+  for (SubmittedBatch& b : taking_batches) submit_batch(std::move(b), now);
+  taking_batches.clear();
 }
 
 void DistrictLink::Impl::submit_one(Submitted&& s, Steady::time_point now) {
@@ -455,7 +546,7 @@ void DistrictLink::Impl::submit_one(Submitted&& s, Steady::time_point now) {
     failure = OnlineOutcome::timeout;
   } else if (up_at(now)) {
     const std::uint64_t id = next_id++;
-    if (send(Envelope{MessageType::auth_req, std::to_string(id), encode_auth_request(s.request)})) {
+    if (send(MessageType::auth_req, std::to_string(id), encode_auth_request(s.request))) {
       const auto it = deadlines.emplace(s.deadline, id);
       pending.emplace(id, Pending{std::move(s.done), it});
       return;
@@ -467,19 +558,41 @@ void DistrictLink::Impl::submit_one(Submitted&& s, Steady::time_point now) {
   invoke(s.done, failure, {});
 }
 
-bool DistrictLink::Impl::send(const Envelope& e) {
-  const auto frames = to_frames(e);
+void DistrictLink::Impl::submit_batch(SubmittedBatch&& b, Steady::time_point now) {
+  std::string why;
+  if (!up_at(now)) {
+    why = "district: link down (no heartbeat answer)";
+  } else if (batches.contains(b.id)) {
+    // The forwarder never does this; answering the second copy keeps "exactly once" for both.
+    why = "district: batch already in flight";
+  } else if (!send(MessageType::batch, b.id, b.payload)) {
+    why = "district: send refused (no CURVE session, or the send queue is full)";
+  } else {
+    batches_sent.fetch_add(1, std::memory_order_relaxed);
+    const auto it = batch_deadlines.emplace(now + opt.batch_timeout, b.id);
+    batches.emplace(std::move(b.id), PendingBatch{std::move(b.done), it});
+    return;
+  }
+  batches_inflight.fetch_sub(1);
+  batches_retry.fetch_add(1, std::memory_order_relaxed);
+  invoke_batch(b.done, DeliveryResult{DeliveryStatus::retry_later, std::move(why)});
+}
+
+bool DistrictLink::Impl::send(MessageType type, std::string_view id, std::string_view payload) {
+  const std::string_view type_name = to_string(type);
+  const std::array<zmq::const_buffer, kEnvelopeFrames> frames{
+      zmq::buffer(kProtocolTag), zmq::buffer(type_name), zmq::buffer(id), zmq::buffer(payload)};
   try {
     for (std::size_t i = 0; i < frames.size(); ++i) {
       const auto flags = i + 1 < frames.size()
                              ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
                              : zmq::send_flags::dontwait;
       // Only the first frame can be refused: ZeroMQ takes the rest of a started message whole.
-      if (!dealer.send(zmq::buffer(frames[i]), flags)) return false;
+      if (!dealer.send(frames[i], flags)) return false;
     }
     return true;
   } catch (const zmq::error_t& err) {
-    warn_throttled("send", "district link: send failed type={} error=\"{}\"", to_string(e.type),
+    warn_throttled("send", "district link: send failed type={} error=\"{}\"", type_name,
                    err.what());
     return false;
   }
@@ -511,6 +624,7 @@ void DistrictLink::Impl::receive_all(Steady::time_point now) {
 }
 
 void DistrictLink::Impl::handle(Envelope&& e, Steady::time_point now) {
+  if (handle_batch_answer(e)) return;
   const auto id = parse_id(e.id);
   switch (e.type) {
     case MessageType::heartbeat_ack: {
@@ -560,12 +674,101 @@ void DistrictLink::Impl::handle(Envelope&& e, Steady::time_point now) {
     case MessageType::heartbeat:
     case MessageType::auth_req:
     case MessageType::batch:
-    case MessageType::batch_ack:
+    case MessageType::batch_ack:  // taken by handle_batch_answer
       break;
   }
   bad_messages.fetch_add(1, std::memory_order_relaxed);
   warn_throttled("unexpected", "district link: unexpected message from the platform type={}",
                  to_string(e.type));
+}
+
+// BATCH_ACK, and ERROR answering a batch. False: not an answer to a batch.
+bool DistrictLink::Impl::handle_batch_answer(const Envelope& e) {
+  if (e.type != MessageType::batch_ack &&
+      !(e.type == MessageType::error && (batches.contains(e.id) || is_batch_id(e.id)))) {
+    return false;
+  }
+  if (!batches.contains(e.id)) {
+    // Answered after its timeout (or twice): the forwarder already has retry_later and sends
+    // it again under the same id; the platform drops the repeats, so ignoring this is safe.
+    late_batch_acks.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (e.type == MessageType::batch_ack) {
+    const auto ack = decode_batch_ack(e.payload);
+    if (!ack || ack->batch_id != e.id) {
+      bad_messages.fetch_add(1, std::memory_order_relaxed);
+      const std::string why = ack ? "BATCH_ACK names another batch" : ack.error().message;
+      warn_throttled("bad_batch_ack", "district link: malformed BATCH_ACK batch={} error=\"{}\"",
+                     e.id, why);
+      finish_batch(e.id, DeliveryResult{DeliveryStatus::retry_later,
+                                        "district: malformed BATCH_ACK: " + why});
+      return true;
+    }
+    finish_batch(e.id, DeliveryResult{DeliveryStatus::delivered,
+                                      "accepted=" + std::to_string(ack->accepted) +
+                                          " duplicates=" + std::to_string(ack->duplicates)});
+    return true;
+  }
+  const auto err = decode_error(e.payload);
+  if (!err) {
+    bad_messages.fetch_add(1, std::memory_order_relaxed);
+    finish_batch(e.id, DeliveryResult{DeliveryStatus::retry_later,
+                                      "district: malformed ERROR: " + err.error().message});
+    return true;
+  }
+  std::string detail = "district: platform ERROR " + err->code;
+  if (!err->message.empty()) detail += ": " + err->message;
+  if (err->code == kErrorInvalidBatch) {
+    finish_batch(e.id, DeliveryResult{DeliveryStatus::rejected, std::move(detail)});
+    return true;
+  }
+  // Backoff in the forwarder reads this key from the detail (gateway/outbox/backoff.h).
+  if (err->retry_after_ms > 0) detail += " retry_after_ms=" + std::to_string(err->retry_after_ms);
+  finish_batch(e.id, DeliveryResult{DeliveryStatus::retry_later, std::move(detail)});
+  return true;
+}
+
+void DistrictLink::Impl::finish_batch(const std::string& id, DeliveryResult result) {
+  const auto it = batches.find(id);
+  if (it == batches.end()) return;
+  UpstreamLink::Done done = std::move(it->second.done);
+  batch_deadlines.erase(it->second.by_deadline);
+  batches.erase(it);
+  batches_inflight.fetch_sub(1);
+  switch (result.status) {
+    case DeliveryStatus::delivered:
+      batches_delivered.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case DeliveryStatus::rejected:
+      batches_rejected.fetch_add(1, std::memory_order_relaxed);
+      warn_throttled("batch_rejected", "district link: platform rejected batch={} detail=\"{}\"",
+                     id, result.detail);
+      break;
+    case DeliveryStatus::retry_later:
+      batches_retry.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+  invoke_batch(done, std::move(result));
+}
+
+void DistrictLink::Impl::fail_all_batches(const std::string& detail) {
+  while (!batch_deadlines.empty()) {
+    finish_batch(batch_deadlines.begin()->second,
+                 DeliveryResult{DeliveryStatus::retry_later, detail});
+  }
+}
+
+void DistrictLink::Impl::expire_batches(Steady::time_point now) {
+  while (!batch_deadlines.empty() && batch_deadlines.begin()->first <= now) {
+    batch_timeouts.fetch_add(1, std::memory_order_relaxed);
+    const std::string id = batch_deadlines.begin()->second;
+    warn_throttled("batch_timeout", "district link: no BATCH_ACK within {} ms batch={}",
+                   opt.batch_timeout.count(), id);
+    finish_batch(id, DeliveryResult{DeliveryStatus::retry_later,
+                                    "district: no BATCH_ACK within " +
+                                        std::to_string(opt.batch_timeout.count()) + " ms"});
+  }
 }
 
 void DistrictLink::Impl::read_monitor() {
@@ -658,8 +861,8 @@ void DistrictLink::Impl::expire(Steady::time_point now) {
 void DistrictLink::Impl::send_heartbeat(Steady::time_point now) {
   next_heartbeat = now + opt.heartbeat_interval;
   const std::uint64_t id = next_id++;
-  if (send(Envelope{MessageType::heartbeat, std::to_string(id),
-                    encode_heartbeat(Heartbeat{opt.gateway_id, clock.wall_ms()})})) {
+  if (send(MessageType::heartbeat, std::to_string(id),
+           encode_heartbeat(Heartbeat{opt.gateway_id, clock.wall_ms()}))) {
     heartbeats_out.emplace(id, now);
     heartbeats_sent.fetch_add(1, std::memory_order_relaxed);
   }
@@ -682,8 +885,9 @@ void DistrictLink::Impl::track_health(Steady::time_point now) {
       "back to the offline rules",
       opt.endpoint, opt.heartbeat_timeout.count());
   // Nothing answered for a whole timeout: waiting out the requests' own deadlines would only
-  // delay the offline decisions.
+  // delay the offline decisions, and waiting out the batches' timeouts only the resends.
   fail_all_pending(OnlineOutcome::link_down);
+  fail_all_batches("district: link went down while the batch waited for its ack");
 }
 
 void DistrictLink::Impl::complete(std::uint64_t id, OnlineOutcome outcome,
@@ -704,10 +908,12 @@ void DistrictLink::Impl::fail_all_pending(OnlineOutcome outcome) {
 
 void DistrictLink::Impl::shutdown() {
   std::vector<Submitted> left;
+  std::vector<SubmittedBatch> left_batches;
   {
     std::lock_guard lock(submit_mu);
     closed = true;
     left.swap(submitted);
+    left_batches.swap(submitted_batches);
     try {
       wake_tx.close();
     } catch (const zmq::error_t&) {
@@ -719,6 +925,12 @@ void DistrictLink::Impl::shutdown() {
     invoke(s.done, OnlineOutcome::link_down, {});
   }
   fail_all_pending(OnlineOutcome::link_down);
+  for (SubmittedBatch& b : left_batches) {
+    batches_inflight.fetch_sub(1);
+    batches_retry.fetch_add(1, std::memory_order_relaxed);
+    invoke_batch(b.done, DeliveryResult{DeliveryStatus::retry_later, "district: link stopped"});
+  }
+  fail_all_batches("district: link stopped");
   last_ack_steady_ns.store(kNever);
   connected.store(false);
   try {
@@ -745,6 +957,18 @@ void DistrictLink::Impl::count(OnlineOutcome outcome) {
     case OnlineOutcome::error:
       auth_errors.fetch_add(1, std::memory_order_relaxed);
       break;
+  }
+}
+
+// Like invoke(): a throwing completion must not take the I/O thread down.
+void DistrictLink::Impl::invoke_batch(const UpstreamLink::Done& done, DeliveryResult result) {
+  if (!done) return;
+  try {
+    done(std::move(result));
+  } catch (const std::exception& e) {
+    log->error("district link: batch completion threw error=\"{}\"", e.what());
+  } catch (...) {
+    log->error("district link: batch completion threw a non-standard exception");
   }
 }
 

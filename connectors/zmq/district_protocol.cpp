@@ -43,8 +43,8 @@ Result<json> parse_object(std::string_view text) {
 
 // Field readers: each returns false and fills `err` when the field is missing or of the wrong
 // type, so decoders read as a list of fields.
-bool get_text(const json& doc, const char* key, std::string& out, Error& err,
-              bool required = true) {
+bool get_text(const json& doc, const char* key, std::string& out, Error& err, bool required = true,
+              std::size_t max_bytes = kMaxTextBytes) {
   const auto it = doc.find(key);
   if (it == doc.end()) {
     if (!required) return true;
@@ -56,8 +56,9 @@ bool get_text(const json& doc, const char* key, std::string& out, Error& err,
     return false;
   }
   out = it->get<std::string>();
-  if (out.size() > kMaxTextBytes) {
-    err = malformed(std::string("field '") + key + "' is longer than 128 bytes");
+  if (out.size() > max_bytes) {
+    err = malformed(std::string("field '") + key + "' is longer than " + std::to_string(max_bytes) +
+                    " bytes");
     return false;
   }
   return true;
@@ -101,6 +102,7 @@ bool is_token(std::string_view s) {
 }
 
 constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
 
 }  // namespace
 
@@ -130,7 +132,7 @@ Result<Envelope> from_frames(std::vector<std::string> frames) {
   const auto type = message_type_from(frames[1]);
   if (!type) return make_error("unknown_type", "unknown message type");
   if (frames[2].empty() || frames[2].size() > kMaxMessageIdBytes) {
-    return make_error("bad_message_id", "message id must be 1..64 bytes");
+    return make_error("bad_message_id", "message id must be 1..255 bytes");
   }
   return Envelope{*type, std::move(frames[2]), std::move(frames[3])};
 }
@@ -240,7 +242,9 @@ Result<OnlineAuthReply> decode_auth_reply(std::string_view text) {
 }
 
 std::string encode_error(const ErrorReply& e) {
-  return json{{"code", e.code}, {"message", e.message}}.dump();
+  json doc{{"code", e.code}, {"message", e.message}};
+  if (e.retry_after_ms > 0) doc["retry_after_ms"] = e.retry_after_ms;
+  return doc.dump();
 }
 
 Result<ErrorReply> decode_error(std::string_view text) {
@@ -248,10 +252,81 @@ Result<ErrorReply> decode_error(std::string_view text) {
   if (!doc) return doc.error();
   ErrorReply e;
   Error err;
-  if (!get_text(*doc, "code", e.code, err) || !get_text(*doc, "message", e.message, err, false)) {
+  if (!get_text(*doc, "code", e.code, err) || !get_text(*doc, "message", e.message, err, false) ||
+      !get_int(*doc, "retry_after_ms", 0, kMaxInt, e.retry_after_ms, err, false)) {
     return err;
   }
   return e;
+}
+
+std::string encode_batch_header(const BatchHeader& h) {
+  return json{{"gateway", h.gateway},
+              {"records", h.records},
+              {"first_seq", h.first_seq},
+              {"last_seq", h.last_seq}}
+      .dump();
+}
+
+Result<BatchHeader> decode_batch_header(std::string_view text) {
+  auto doc = parse_object(text);
+  if (!doc) return doc.error();
+  BatchHeader h;
+  Error err;
+  std::int64_t records = 0;
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  if (!get_text(*doc, "gateway", h.gateway, err) ||
+      !get_int(*doc, "records", 1, kMaxCount, records, err) ||
+      !get_int(*doc, "first_seq", 0, kMaxInt, first, err) ||
+      !get_int(*doc, "last_seq", 0, kMaxInt, last, err)) {
+    return err;
+  }
+  if (h.gateway.empty()) return malformed("field 'gateway' must not be empty");
+  if (last < first) return malformed("last_seq is below first_seq");
+  h.records = static_cast<std::uint32_t>(records);
+  h.first_seq = static_cast<std::uint64_t>(first);
+  h.last_seq = static_cast<std::uint64_t>(last);
+  return h;
+}
+
+std::string encode_batch(const BatchHeader& header, std::string_view body) {
+  std::string out = encode_batch_header(header);
+  out.reserve(out.size() + 1 + body.size());
+  out += '\n';
+  out.append(body);
+  return out;
+}
+
+Result<BatchPayload> decode_batch(std::string_view payload) {
+  const auto newline = payload.find('\n');
+  if (newline == std::string_view::npos) return malformed("BATCH payload has no header line");
+  auto header = decode_batch_header(payload.substr(0, newline));
+  if (!header) return header.error();
+  const std::string_view body = payload.substr(newline + 1);
+  if (body.empty()) return malformed("BATCH payload has no body");
+  return BatchPayload{std::move(*header), body};
+}
+
+std::string encode_batch_ack(const BatchAck& a) {
+  return json{{"batch_id", a.batch_id}, {"accepted", a.accepted}, {"duplicates", a.duplicates}}
+      .dump();
+}
+
+Result<BatchAck> decode_batch_ack(std::string_view text) {
+  auto doc = parse_object(text);
+  if (!doc) return doc.error();
+  BatchAck a;
+  Error err;
+  std::int64_t accepted = 0;
+  std::int64_t duplicates = 0;
+  if (!get_text(*doc, "batch_id", a.batch_id, err, true, kMaxMessageIdBytes) ||
+      !get_int(*doc, "accepted", 0, kMaxCount, accepted, err) ||
+      !get_int(*doc, "duplicates", 0, kMaxCount, duplicates, err)) {
+    return err;
+  }
+  a.accepted = static_cast<std::uint32_t>(accepted);
+  a.duplicates = static_cast<std::uint32_t>(duplicates);
+  return a;
 }
 
 }  // namespace yktgw::district

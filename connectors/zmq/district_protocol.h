@@ -5,9 +5,11 @@
 //
 // Every message is four frames: [protocol "YKT1"][type][message id][payload]. A ROUTER sees
 // the peer's routing id in front of them. The sender of a request picks the id; the answer
-// echoes it. Payloads of the control types are UTF-8 JSON objects.
+// echoes it. Payloads of the control types are UTF-8 JSON objects; a BATCH payload is a JSON
+// header line followed by the batch body as the outbox built it.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,10 +23,13 @@ namespace yktgw::district {
 
 inline constexpr std::string_view kProtocolTag = "YKT1";
 inline constexpr std::size_t kEnvelopeFrames = 4;
-inline constexpr std::size_t kMaxMessageIdBytes = 64;
+// A BATCH's message id is its batch id, "<gateway id>-district-<first>-<last>[-r<n>]": with a
+// gateway id of up to 64 characters and two 20-digit sequence numbers that needs about 130
+// bytes, so the limit leaves room for that and little more.
+inline constexpr std::size_t kMaxMessageIdBytes = 255;
 
-// BATCH and BATCH_ACK are reserved for record forwarding (issue 4); ERROR answers a request the
-// receiver could not handle (malformed, unsupported type).
+// BATCH carries records up (docs/upstream-protocol.md §4.6), BATCH_ACK confirms a batch id;
+// ERROR answers a request the receiver could not handle (malformed, invalid batch, busy).
 enum class MessageType : std::uint8_t {
   heartbeat,
   heartbeat_ack,
@@ -63,9 +68,44 @@ struct HeartbeatAck {
 };
 
 struct ErrorReply {
-  std::string code;     // "malformed", "unsupported_type", "busy", ...
+  std::string code;     // "malformed", "unsupported_type", "invalid_batch", "busy", ...
   std::string message;  // for people
+  // Least wait before the request is worth repeating (an overloaded platform says so); 0: none
+  // given. Sent only when positive.
+  std::int64_t retry_after_ms = 0;
   bool operator==(const ErrorReply&) const = default;
+};
+
+// The ERROR codes with a meaning for batches. Only kInvalidBatch ends a batch for good (a
+// dead letter at the gateway); every other code, also one a newer platform invents, means
+// "try again later", so records are never given up on because of a code the gateway does not
+// know.
+inline constexpr std::string_view kErrorInvalidBatch = "invalid_batch";
+inline constexpr std::string_view kErrorBusy = "busy";                // retry, after retry_after_ms
+inline constexpr std::string_view kErrorUnavailable = "unavailable";  // retry (storage failed, ...)
+inline constexpr std::string_view kErrorUnsupported = "unsupported_type";
+
+// The first line of a BATCH payload. The body after it is the outbox's batch payload as it is
+// (gzip of JSON lines, docs/upstream-https.md §2), so both links carry the same bytes.
+struct BatchHeader {
+  std::string gateway;          // gateway.id: the source the platform counts the records under
+  std::uint32_t records = 0;    // lines in the body; a platform checks it after inflating
+  std::uint64_t first_seq = 0;  // of the first and last record, for the platform's logs
+  std::uint64_t last_seq = 0;
+  bool operator==(const BatchHeader&) const = default;
+};
+
+struct BatchAck {
+  std::string batch_id;  // the BATCH's message id, repeated so a body cannot ack another batch
+  std::uint32_t accepted = 0;    // records stored for the first time
+  std::uint32_t duplicates = 0;  // records the platform already had (a re-sent batch)
+  bool operator==(const BatchAck&) const = default;
+};
+
+// A decoded BATCH payload. `body` points into the payload it was decoded from.
+struct BatchPayload {
+  BatchHeader header;
+  std::string_view body;
 };
 
 std::string encode_heartbeat(const Heartbeat& h);
@@ -84,5 +124,15 @@ Result<OnlineAuthReply> decode_auth_reply(std::string_view json);
 
 std::string encode_error(const ErrorReply& e);
 Result<ErrorReply> decode_error(std::string_view json);
+
+// Header JSON, '\n', body. The header is one line because compact JSON never holds a raw
+// newline, so a receiver splits at the first '\n' without parsing the binary body.
+std::string encode_batch(const BatchHeader& header, std::string_view body);
+// Errors: "malformed" (no header line, bad header JSON, empty body).
+Result<BatchPayload> decode_batch(std::string_view payload);
+std::string encode_batch_header(const BatchHeader& h);
+Result<BatchHeader> decode_batch_header(std::string_view json);
+std::string encode_batch_ack(const BatchAck& a);
+Result<BatchAck> decode_batch_ack(std::string_view json);
 
 }  // namespace yktgw::district

@@ -153,6 +153,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!routes) return routes.error();
   p->router = std::make_unique<outbox::Router>(std::move(routes.value()));
   std::map<std::string, UpstreamLink*> links;
+  // Only a configured link is registered: without one, records wait as no_link, not in backoff.
+  if (p->district->enabled()) links["district"] = p->district.get();
   if (!config.https.url.empty()) {
     auto https = https::HttpsLink::create(https::https_link_options_from(config), p->log.forward);
     if (!https) return https.error();

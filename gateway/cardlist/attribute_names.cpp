@@ -38,7 +38,8 @@ bool AttributeNames::valid_group_name(std::string_view name) {
 Result<AttributeNames> AttributeNames::from(std::vector<std::string> groups) {
   if (groups.size() > static_cast<std::size_t>(kMaxGroups)) {
     return make_error("too_many_groups", std::to_string(groups.size()) + " groups; at most " +
-                                             std::to_string(kMaxGroups) + " fit the attribute bits");
+                                             std::to_string(kMaxGroups) +
+                                             " fit the attribute bits");
   }
   for (std::size_t i = 0; i < groups.size(); ++i) {
     if (!valid_group_name(groups[i])) {
@@ -76,7 +77,8 @@ Result<HolderAttributes> AttributeNames::parse_set(std::string_view semicolon_se
   for (auto name : split(semicolon_separated, ';')) {
     auto b = bit(name);
     if (!b) {
-      std::string known = std::string(kAttrNameDisabled) + ", " + std::string(kAttrNameLocalResident);
+      std::string known =
+          std::string(kAttrNameDisabled) + ", " + std::string(kAttrNameLocalResident);
       for (const auto& g : groups_) known += ", " + g;
       return make_error("unknown_attribute",
                         "unknown attribute '" + std::string(name) + "' (known: " + known + ")");

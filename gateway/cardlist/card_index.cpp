@@ -55,8 +55,8 @@ std::uint64_t CardIndex::position(std::uint64_t key) const {
   // of the three a lookup in a few hundred MiB otherwise makes one after the other.
   __builtin_prefetch(values_.data() + lo);
   if (hi - lo > 16) {
-    return static_cast<std::uint64_t>(
-        std::lower_bound(keys_.data() + lo, keys_.data() + hi, key) - keys_.data());
+    return static_cast<std::uint64_t>(std::lower_bound(keys_.data() + lo, keys_.data() + hi, key) -
+                                      keys_.data());
   }
   while (lo < hi && keys_[lo] < key) ++lo;
   return lo;
@@ -103,10 +103,9 @@ bool CardIndex::has_prefix(std::uint64_t prefix) const {
 }
 
 std::size_t CardIndex::memory_bytes() const {
-  std::size_t bytes = keys_.capacity() * sizeof(std::uint64_t) +
-                      values_.capacity() * sizeof(std::uint32_t) +
-                      dir_.capacity() * sizeof(std::uint32_t) +
-                      collisions_.capacity() * sizeof(PrefixGroup);
+  std::size_t bytes =
+      keys_.capacity() * sizeof(std::uint64_t) + values_.capacity() * sizeof(std::uint32_t) +
+      dir_.capacity() * sizeof(std::uint32_t) + collisions_.capacity() * sizeof(PrefixGroup);
   for (const auto& g : collisions_) bytes += g.tokens.capacity() * sizeof(IndexedToken);
   return bytes;
 }
@@ -158,7 +157,8 @@ Result<std::shared_ptr<const CardIndex>> CardIndex::with_changes(
     for (std::size_t j = 0; j < g.tokens.size(); ++j) {
       if (token_prefix(g.tokens[j].token) != g.prefix ||
           (j > 0 && !token_less(g.tokens[j - 1].token, g.tokens[j].token))) {
-        return make_error("bad_changes", "tokens of a change group must share its prefix, ascending");
+        return make_error("bad_changes",
+                          "tokens of a change group must share its prefix, ascending");
       }
     }
   }
@@ -175,8 +175,8 @@ Result<std::shared_ptr<const CardIndex>> CardIndex::with_changes(
     const auto* kb = keys_.data();
     const auto* vb = values_.data();
     for (const auto& g : changes) {
-      const std::size_t j = static_cast<std::size_t>(
-          std::lower_bound(kb + i, kb + keys_.size(), g.prefix) - kb);
+      const std::size_t j =
+          static_cast<std::size_t>(std::lower_bound(kb + i, kb + keys_.size(), g.prefix) - kb);
       next->keys_.insert(next->keys_.end(), kb + i, kb + j);
       next->values_.insert(next->values_.end(), vb + i, vb + j);
       i = j;

@@ -26,7 +26,8 @@ CardListCache::CardListCache(CardListOptions options, CardListDb db,
 Result<std::unique_ptr<CardListCache>> CardListCache::open(CardListOptions options,
                                                            std::shared_ptr<spdlog::logger> log) {
   if (!log) {
-    log = std::make_shared<spdlog::logger>("cardlist", std::make_shared<spdlog::sinks::null_sink_mt>());
+    log = std::make_shared<spdlog::logger>("cardlist",
+                                           std::make_shared<spdlog::sinks::null_sink_mt>());
   }
   auto db = CardListDb::open(options.db_path, options.groups);
   if (!db) return db.error();
@@ -44,16 +45,18 @@ Result<std::unique_ptr<CardListCache>> CardListCache::open(CardListOptions optio
     auto image = read_card_list_image(opt.image_path, opt.groups);
     if (image && (*image)->meta() == *meta) {
       cache->list_.replace(std::move(image.value()));
-      cache->log_->info("card list loaded source=image version={} entries={} ms={}",
-                        meta->version, cache->list_.size(), elapsed_ms(t0));
+      cache->log_->info("card list loaded source=image version={} entries={} ms={}", meta->version,
+                        cache->list_.size(), elapsed_ms(t0));
       return cache;
     }
     if (!image && image.error().code != "image_missing") {
       cache->log_->warn("card list image unusable, loading from SQLite error=\"{}\"",
                         image.error().message);
     } else if (image) {
-      cache->log_->info("card list image is of version {} but the database of {}; loading from "
-                        "SQLite", (*image)->meta().version, meta->version);
+      cache->log_->info(
+          "card list image is of version {} but the database of {}; loading from "
+          "SQLite",
+          (*image)->meta().version, meta->version);
     }
   }
   auto index = cache->load_from_db();
@@ -101,52 +104,57 @@ Result<void> CardListCache::apply(const Feed& feed) {
   ListMeta meta{h.version, h.created_ms, feed.id};
   std::shared_ptr<const CardIndex> next;
   std::int64_t serving_ms = -1;
-  auto r = db_.apply_feed(feed, [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
-    if (h.kind == FeedKind::delta) {
-      // The merge is only right on top of the list the database had before the delta.
-      if (before->meta().version != h.base_version || before->meta().feed_id.empty()) {
-        return make_error("out_of_step", "the list in memory (version " +
-                                             std::to_string(before->meta().version) +
-                                             ") is not the database's; reload first");
-      }
-      auto merged = before->with_changes(touched, meta);
-      if (!merged) return merged.error();
-      next = std::move(merged.value());
-    } else {
-      auto feed_names = AttributeNames::from(h.groups);
-      if (!feed_names) return feed_names.error();
-      const AttributeMap to_memory(*feed_names, options_.groups);
-      try {
-        CardIndexBuilder builder(feed.entries.size());
-        for (const auto& e : feed.entries) {
-          builder.add(e.token, pack_entry(CardEntry{e.status, to_memory(e.attributes)}));
+  auto r = db_.apply_feed(
+      feed,
+      [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
+        if (h.kind == FeedKind::delta) {
+          // The merge is only right on top of the list the database had before the delta.
+          if (before->meta().version != h.base_version || before->meta().feed_id.empty()) {
+            return make_error("out_of_step", "the list in memory (version " +
+                                                 std::to_string(before->meta().version) +
+                                                 ") is not the database's; reload first");
+          }
+          auto merged = before->with_changes(touched, meta);
+          if (!merged) return merged.error();
+          next = std::move(merged.value());
+        } else {
+          auto feed_names = AttributeNames::from(h.groups);
+          if (!feed_names) return feed_names.error();
+          const AttributeMap to_memory(*feed_names, options_.groups);
+          try {
+            CardIndexBuilder builder(feed.entries.size());
+            for (const auto& e : feed.entries) {
+              builder.add(e.token, pack_entry(CardEntry{e.status, to_memory(e.attributes)}));
+            }
+            auto built = builder.finish(meta);
+            if (!built) return built.error();
+            next = std::move(built.value());
+          } catch (const std::bad_alloc&) {
+            return make_error("out_of_memory", "not enough memory to build the card index");
+          }
         }
-        auto built = builder.finish(meta);
-        if (!built) return built.error();
-        next = std::move(built.value());
-      } catch (const std::bad_alloc&) {
-        return make_error("out_of_memory", "not enough memory to build the card index");
-      }
-    }
-    // Served from here on, while the rows are written: the feed is verified, and should the
-    // commit fail the old list comes back below. A crash before the commit restarts on the old
-    // version, and the next poll fetches the feed again.
-    list_.replace(next);
-    serving_ms = elapsed_ms(t0);
-    return {};
-  }, [&before](std::uint64_t prefix) { return before->has_prefix(prefix); });
+        // Served from here on, while the rows are written: the feed is verified, and should the
+        // commit fail the old list comes back below. A crash before the commit restarts on the old
+        // version, and the next poll fetches the feed again.
+        list_.replace(next);
+        serving_ms = elapsed_ms(t0);
+        return {};
+      },
+      [&before](std::uint64_t prefix) { return before->has_prefix(prefix); });
   if (!r) {
     if (serving_ms >= 0) list_.replace(before);
-    log_->warn("card list feed not applied kind={} version={} base={} code={} error=\"{}\"; "
-               "version {} stays in use",
-               to_string(h.kind), h.version, h.base_version, r.error().code, r.error().message,
-               before->meta().version);
+    log_->warn(
+        "card list feed not applied kind={} version={} base={} code={} error=\"{}\"; "
+        "version {} stays in use",
+        to_string(h.kind), h.version, h.base_version, r.error().code, r.error().message,
+        before->meta().version);
     return r;
   }
-  log_->info("card list feed applied kind={} version={} entries={} changes={} feed_id={} "
-             "serving_ms={} ms={}",
-             to_string(h.kind), h.version, next->size(), feed.entries.size(), feed.id, serving_ms,
-             elapsed_ms(t0));
+  log_->info(
+      "card list feed applied kind={} version={} entries={} changes={} feed_id={} "
+      "serving_ms={} ms={}",
+      to_string(h.kind), h.version, next->size(), feed.entries.size(), feed.id, serving_ms,
+      elapsed_ms(t0));
   // Off the path to serving: the new list is in use and committed; this only folds the WAL.
   if (auto c = db_.checkpoint(); !c) {
     log_->warn("card list checkpoint failed error=\"{}\"", c.error().message);

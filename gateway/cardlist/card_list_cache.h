@@ -39,8 +39,8 @@ struct CardListStatus {
   std::int64_t checked_ms = 0;  // when the platform last answered "up to date" (gateway time)
   std::int64_t age_ms = 0;      // since the later of the two; 0 when never updated
   bool stale = true;
-  bool from_feed = false;       // false: built from CSV imports
-  std::string feed_id;          // the last applied feed
+  bool from_feed = false;  // false: built from CSV imports
+  std::string feed_id;     // the last applied feed
   std::uint64_t entries = 0;
   std::size_t memory_bytes = 0;
 };
@@ -52,9 +52,7 @@ class CardListCache final : public CardList {
   static Result<std::unique_ptr<CardListCache>> open(CardListOptions options,
                                                      std::shared_ptr<spdlog::logger> log);
 
-  std::optional<CardEntry> find(std::string_view token) const override {
-    return list_.find(token);
-  }
+  std::optional<CardEntry> find(std::string_view token) const override { return list_.find(token); }
   std::uint64_t size() const override { return list_.size(); }
   std::int64_t version() const override { return list_.version(); }
   std::int64_t updated_ms() const override { return list_.updated_ms(); }

@@ -288,8 +288,8 @@ Result<std::shared_ptr<const CardIndex>> read_card_list_image(const std::string&
       for (auto& g : collisions)
         for (auto& t : g.tokens) t.packed = move_bits(t.packed);
     }
-    auto index = CardIndex::from_sorted(std::move(keys), std::move(values),
-                                        std::move(collisions), std::move(meta));
+    auto index = CardIndex::from_sorted(std::move(keys), std::move(values), std::move(collisions),
+                                        std::move(meta));
     if (!index) return corrupt(path, index.error().message);
     return index;
   } catch (const std::bad_alloc&) {

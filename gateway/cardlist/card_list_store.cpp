@@ -13,10 +13,14 @@ namespace yktgw {
 
 std::string_view to_string(CardStatus s) {
   switch (s) {
-    case CardStatus::active: return "active";
-    case CardStatus::lost: return "lost";
-    case CardStatus::frozen: return "frozen";
-    case CardStatus::cancelled: return "cancelled";
+    case CardStatus::active:
+      return "active";
+    case CardStatus::lost:
+      return "lost";
+    case CardStatus::frozen:
+      return "frozen";
+    case CardStatus::cancelled:
+      return "cancelled";
   }
   return "active";
 }
@@ -35,45 +39,24 @@ Result<void> check_feed_sequence(const ListMeta& current, const FeedHeader& feed
     if (!from_feed) {
       return make_error("feed_version_gap",
                         "card list feed refused: a delta cannot apply to a list built from CSV "
-                        "imports (version " + std::to_string(current.version) +
-                            "); a snapshot must come first");
+                        "imports (version " +
+                            std::to_string(current.version) + "); a snapshot must come first");
     }
     if (feed.base_version != current.version) {
-      return make_error("feed_version_gap",
-                        "card list feed refused: delta from version " +
-                            std::to_string(feed.base_version) + " but the list is at version " +
-                            std::to_string(current.version));
+      return make_error("feed_version_gap", "card list feed refused: delta from version " +
+                                                std::to_string(feed.base_version) +
+                                                " but the list is at version " +
+                                                std::to_string(current.version));
     }
     return {};
   }
   if (from_feed && feed.version < current.version) {
-    return make_error("feed_stale_snapshot",
-                      "card list feed refused: snapshot version " + std::to_string(feed.version) +
-                          " is older than the list in use (version " +
-                          std::to_string(current.version) + ")");
+    return make_error("feed_stale_snapshot", "card list feed refused: snapshot version " +
+                                                 std::to_string(feed.version) +
+                                                 " is older than the list in use (version " +
+                                                 std::to_string(current.version) + ")");
   }
   return {};
-}
-
-std::shared_ptr<const CardListSnapshot> MemoryCardList::current() const {
-  std::lock_guard lock(mu_);
-  return snapshot_;
-}
-
-std::optional<CardEntry> MemoryCardList::find(std::string_view token) const {
-  auto snap = current();
-  auto it = snap->by_token.find(std::string(token));
-  if (it == snap->by_token.end()) return std::nullopt;
-  return it->second;
-}
-
-std::uint64_t MemoryCardList::size() const { return current()->by_token.size(); }
-std::int64_t MemoryCardList::version() const { return current()->version; }
-std::int64_t MemoryCardList::updated_ms() const { return current()->updated_ms; }
-
-void MemoryCardList::replace(std::shared_ptr<const CardListSnapshot> snapshot) {
-  std::lock_guard lock(mu_);
-  snapshot_ = std::move(snapshot);
 }
 
 namespace {
@@ -125,18 +108,24 @@ std::optional<CardStatus> status_from_column(sqlite3_stmt* st, int col) {
   const auto* p = sqlite3_column_text(st, col);
   if (p == nullptr) return std::nullopt;
   switch (p[0]) {
-    case 'a': return CardStatus::active;
-    case 'l': return CardStatus::lost;
-    case 'f': return CardStatus::frozen;
-    case 'c': return CardStatus::cancelled;
-    default: return std::nullopt;
+    case 'a':
+      return CardStatus::active;
+    case 'l':
+      return CardStatus::lost;
+    case 'f':
+      return CardStatus::frozen;
+    case 'c':
+      return CardStatus::cancelled;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<TokenBytes> token_from_column(sqlite3_stmt* st, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
   if (p == nullptr) return std::nullopt;
-  return token_from_hex(std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col))));
+  return token_from_hex(
+      std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col))));
 }
 
 Error sqlite_error(const sqlite::Database& db, const std::string& what) {
@@ -193,8 +182,8 @@ Result<void> add_groups(const sqlite::Database& db, AttributeNames& stored,
     if (stored.bit(name)) continue;
     auto bit = stored.add(name);
     if (!bit) {
-      return make_error("too_many_groups", "cannot add group '" + name +
-                                               "' to the card list: " + bit.error().message);
+      return make_error("too_many_groups",
+                        "cannot add group '" + name + "' to the card list: " + bit.error().message);
     }
     ins->reset();
     ins->bind(1, static_cast<std::int64_t>(std::countr_zero(*bit)));
@@ -275,9 +264,7 @@ Result<ListMeta> CardListDb::meta() const { return read_meta(impl_->db); }
 
 const AttributeNames& CardListDb::stored_groups() const { return impl_->stored; }
 
-Result<void> CardListDb::checkpoint() {
-  return impl_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-}
+Result<void> CardListDb::checkpoint() { return impl_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
 
 Result<std::int64_t> CardListDb::checked_ms() const {
   auto st = impl_->db.prepare("SELECT checked_ms FROM list_meta WHERE id = 1");
@@ -309,7 +296,8 @@ Result<std::shared_ptr<const CardIndex>> CardListDb::load_index() const {
     while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
       auto token = token_from_column(st->get(), 0);
       auto status = status_from_column(st->get(), 1);
-      const auto attributes = to_memory(static_cast<HolderAttributes>(sqlite3_column_int64(st->get(), 2)));
+      const auto attributes =
+          to_memory(static_cast<HolderAttributes>(sqlite3_column_int64(st->get(), 2)));
       if (!token || !status || !storable(attributes)) {
         return make_error("corrupt", impl_->path + ": card row that cannot be read");
       }
@@ -320,27 +308,6 @@ Result<std::shared_ptr<const CardIndex>> CardListDb::load_index() const {
   } catch (const std::bad_alloc&) {
     return make_error("out_of_memory", "not enough memory to load the card list");
   }
-}
-
-Result<std::shared_ptr<const CardListSnapshot>> CardListDb::load() const {
-  auto snap = std::make_shared<CardListSnapshot>();
-  auto meta = read_meta(impl_->db);
-  if (!meta) return meta.error();
-  snap->version = meta->version;
-  snap->updated_ms = meta->updated_ms;
-  auto rows = impl_->db.prepare("SELECT token, status, attributes FROM card");
-  if (!rows) return rows.error();
-  const AttributeMap to_memory(impl_->stored, impl_->names);
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(rows->get())) == SQLITE_ROW) {
-    auto status = status_from_column(rows->get(), 1);
-    if (!status) continue;  // the CHECK constraint keeps this from happening
-    const auto attributes =
-        to_memory(static_cast<HolderAttributes>(sqlite3_column_int64(rows->get(), 2)));
-    snap->by_token.emplace(rows->column_text(0), CardEntry{*status, attributes});
-  }
-  if (rc != SQLITE_DONE) return make_error("sqlite", impl_->db.last_error());
-  return std::shared_ptr<const CardListSnapshot>(std::move(snap));
 }
 
 Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_path,
@@ -511,8 +478,8 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready,
         while (query && (rc = sqlite3_step(group->get())) == SQLITE_ROW) {
           auto token = token_from_column(group->get(), 0);
           auto status = status_from_column(group->get(), 1);
-          const auto attributes = db_to_memory(
-              static_cast<HolderAttributes>(sqlite3_column_int64(group->get(), 2)));
+          const auto attributes =
+              db_to_memory(static_cast<HolderAttributes>(sqlite3_column_int64(group->get(), 2)));
           if (!token || !status || !storable(attributes)) {
             return make_error("corrupt", impl_->path + ": card row that cannot be read");
           }
@@ -604,7 +571,8 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready,
     return make_error("out_of_memory", "not enough memory to apply the card list feed");
   }
 
-  auto m = db.prepare("UPDATE list_meta SET version = ?1, updated_ms = ?2, feed_id = ?3 WHERE id = 1");
+  auto m =
+      db.prepare("UPDATE list_meta SET version = ?1, updated_ms = ?2, feed_id = ?3 WHERE id = 1");
   if (!m) return m.error();
   m->bind(1, h.version);
   m->bind(2, h.created_ms);

@@ -10,9 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "gateway/cardlist/attribute_names.h"
@@ -29,30 +27,6 @@ namespace yktgw {
 // may not be older than a feed list in use (feed_stale_snapshot). A list built from CSV
 // imports has no platform version, so any snapshot may replace it.
 Result<void> check_feed_sequence(const ListMeta& current, const FeedHeader& feed);
-
-// Transitional: the list as gateway_app.cpp loads it today (CardListDb::load()); replaced by
-// CardListCache.
-struct CardListSnapshot {
-  std::int64_t version = 0;
-  std::int64_t updated_ms = 0;
-  std::unordered_map<std::string, CardEntry> by_token;  // key: token hex
-};
-
-// Transitional, like CardListSnapshot.
-class MemoryCardList final : public CardList {
- public:
-  std::optional<CardEntry> find(std::string_view token) const override;
-  std::uint64_t size() const override;
-  std::int64_t version() const override;
-  std::int64_t updated_ms() const override;
-
-  void replace(std::shared_ptr<const CardListSnapshot> snapshot);
-
- private:
-  std::shared_ptr<const CardListSnapshot> current() const;
-  mutable std::mutex mu_;  // guards the pointer only; readers copy it and read without a lock
-  std::shared_ptr<const CardListSnapshot> snapshot_ = std::make_shared<CardListSnapshot>();
-};
 
 class CardListDb {
  public:
@@ -122,11 +96,6 @@ class CardListDb {
   CardListDb(CardListDb&&) noexcept;
   CardListDb& operator=(CardListDb&&) noexcept;
   ~CardListDb();
-
-  // Transitional: gateway_app.cpp still loads the list this way. CardListCache replaces it
-  // (a hash map of strings costs about ten times the index's memory); remove once the app
-  // is switched.
-  Result<std::shared_ptr<const CardListSnapshot>> load() const;
 
  private:
   struct Impl;

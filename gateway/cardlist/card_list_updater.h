@@ -42,10 +42,10 @@ struct CardListUpdaterStats {
   std::int64_t last_poll_ms = 0;     // gateway wall time of the last poll
   std::int64_t last_success_ms = 0;  // the last poll that ended with the list up to date
   std::uint64_t polls = 0;
-  std::uint64_t failed_polls = 0;    // transport errors, HTTP errors and refused feeds
+  std::uint64_t failed_polls = 0;  // transport errors, HTTP errors and refused feeds
   std::uint64_t feeds_applied = 0;
-  std::uint64_t feeds_refused = 0;   // bad signature, malformed, version gap, stale snapshot
-  std::string last_error;            // empty after a successful poll
+  std::uint64_t feeds_refused = 0;  // bad signature, malformed, version gap, stale snapshot
+  std::string last_error;           // empty after a successful poll
 };
 
 class CardListUpdater {

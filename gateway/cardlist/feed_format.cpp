@@ -44,9 +44,7 @@ std::string hex(std::string_view bytes) {
 
 }  // namespace
 
-std::string_view to_string(FeedKind kind) {
-  return kind == FeedKind::delta ? "delta" : "snapshot";
-}
+std::string_view to_string(FeedKind kind) { return kind == FeedKind::delta ? "delta" : "snapshot"; }
 
 std::string encode_feed(const FeedHeader& header, const std::vector<FeedEntry>& entries,
                         const Sm2PrivateKey& key) {
@@ -57,8 +55,8 @@ std::string encode_feed(const FeedHeader& header, const std::vector<FeedEntry>& 
                    [](const FeedEntry* a, const FeedEntry* b) { return a->token < b->token; });
 
   std::string out;
-  out.reserve(kFeedHeaderBytes + 33 * header.groups.size() + 4 +
-              entries.size() * kFeedEntryBytes + 2 + 80);
+  out.reserve(kFeedHeaderBytes + 33 * header.groups.size() + 4 + entries.size() * kFeedEntryBytes +
+              2 + 80);
   out.append(kFeedMagic);
   put_u16(out, kFeedFormatVersion);
   out.push_back(static_cast<char>(header.kind));
@@ -127,8 +125,8 @@ Result<Feed> decode_feed(std::string_view bytes, const Sm2PublicKey& key) {
   pos += 2;
   if (pos + sig_len > size) return refuse("feed_truncated", "signature cut short");
   if (pos + sig_len < size) {
-    return refuse("feed_malformed", std::to_string(size - pos - sig_len) +
-                                        " bytes after the signature");
+    return refuse("feed_malformed",
+                  std::to_string(size - pos - sig_len) + " bytes after the signature");
   }
   if (!key.verify(bytes.substr(0, signed_end), bytes.substr(pos, sig_len))) {
     return refuse("feed_bad_signature", "the platform signature does not verify");
@@ -157,8 +155,8 @@ Result<Feed> decode_feed(std::string_view bytes, const Sm2PublicKey& key) {
   try {
     feed.entries.resize(count);
   } catch (const std::bad_alloc&) {
-    return make_error("out_of_memory", "not enough memory for " + std::to_string(count) +
-                                           " feed entries");
+    return make_error("out_of_memory",
+                      "not enough memory for " + std::to_string(count) + " feed entries");
   }
   for (std::uint64_t i = 0; i < count; ++i) {
     const unsigned char* e = p + entries_at + i * kFeedEntryBytes;

@@ -90,6 +90,8 @@ struct DistrictConfig {
   int heartbeat_interval_ms = 1000;
   int heartbeat_timeout_ms = 3500;
   int online_max_inflight = 1000;
+  int batch_max_inflight = 8;     // record batches awaiting BATCH_ACK at once
+  int batch_timeout_ms = 10'000;  // no BATCH_ACK by then: retry later
 };
 
 // Scenario policies (gateway/policy, docs/policies.md).

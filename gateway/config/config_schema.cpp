@@ -185,6 +185,10 @@ std::vector<KeySpec> build_schema() {
               "Link counts as up while a heartbeat answer came within this many milliseconds"),
       integer("district.online_max_inflight", 1'000, 1, 100'000,
               "Online authorization requests waiting for the platform; beyond it: offline rules"),
+      integer("district.batch_max_inflight", 8, 1, 256,
+              "Record batches sent to the district platform and not yet acknowledged, at most"),
+      integer("district.batch_timeout_ms", 10'000, 100, 600'000,
+              "A batch without BATCH_ACK after this many milliseconds is sent again later"),
 
       // policy (docs/policies.md); the policies file itself reloads on SIGHUP
       text("policy.file", "/etc/yktgw/policies.toml", path,

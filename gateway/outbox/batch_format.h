@@ -1,7 +1,7 @@
 #pragma once
 // The record payload of a forwarded batch (docs/upstream-https.md, "Batch payload"): gzip of
 // JSON lines, one de-identified record per line. Shared by the gateway's batcher, the platform
-// simulator's receivers (HTTPS here, ZeroMQ later) and the tests, so both ends read one codec.
+// simulator's receivers (HTTPS and ZeroMQ) and the tests, so both ends read one codec.
 
 #include <cstddef>
 #include <cstdint>

@@ -35,8 +35,26 @@ struct Later {
 }  // namespace
 
 Result<void> serve_district(district::DistrictServer& server, PlatformService& service,
-                            PlatformDb* db, const std::atomic<bool>& stop, spdlog::logger& log) {
+                            PlatformDb* db, const std::atomic<bool>& stop, spdlog::logger& log,
+                            const DistrictLoopOptions& options, DistrictLoopStats* stats) {
   std::priority_queue<Delayed, std::vector<Delayed>, Later> delayed;
+  const auto started = Steady::now();
+  bool was_down = false;
+  DistrictLoopStats local;
+  DistrictLoopStats& counted = stats != nullptr ? *stats : local;
+  auto down_at = [&](Steady::time_point t) {
+    const bool down = options.down.down_at(std::chrono::duration_cast<milliseconds>(t - started));
+    if (down != was_down) {
+      was_down = down;
+      if (down) {
+        log.info("district link down (schedule) for {} ms: nothing is answered",
+                 options.down.down.count());
+      } else {
+        log.info("district link up (schedule)");
+      }
+    }
+    return down;
+  };
   std::vector<AuthRecord> records;
   std::uint64_t seq = 0;
   auto last_flush = Steady::now();
@@ -67,9 +85,13 @@ Result<void> serve_district(district::DistrictServer& server, PlatformService& s
       flush();
       return message.error();
     }
-    if (*message) {
+    if (*message && down_at(Steady::now())) {
+      ++counted.dropped_while_down;
+    } else if (*message) {
       district::PeerMessage& m = **message;
-      Handled h = service.handle(m.envelope);
+      Handled h = m.envelope.type == district::MessageType::batch && options.batches != nullptr
+                      ? options.batches->handle(m.envelope)
+                      : service.handle(m.envelope);
       if (h.record) records.push_back(std::move(*h.record));
       if (h.reply) {
         if (h.delay.count() <= 0) {
@@ -81,8 +103,13 @@ Result<void> serve_district(district::DistrictServer& server, PlatformService& s
       }
     }
     const auto after = Steady::now();
+    const bool down = down_at(after);
     while (!delayed.empty() && delayed.top().due <= after) {
-      server.send(delayed.top().peer, delayed.top().envelope);
+      if (down) {
+        ++counted.dropped_while_down;
+      } else {
+        server.send(delayed.top().peer, delayed.top().envelope);
+      }
       delayed.pop();
     }
     if (records.size() >= kFlushRecords || after - last_flush >= kFlushInterval) {

@@ -3,6 +3,11 @@
 //                          [--http 127.0.0.1:7180] [--population-seed 42] [--cards 2000]
 //                          [--db platform.db] [--feed-key-file platform-feed.key.pem]
 //                          [--auth-delay-ms N] [--drop-heartbeats]
+//                          [--https 127.0.0.1:7443 --tls-cert F --tls-key F [--tls-client-ca F]]
+//                          [--slow-acks-ms N] [--drop-acks P] [--fail-500 P] [--fail-429 P]
+//                          [--fail-400 P] [--retry-after-s N] [--down "down 10s every 30s"]
+//                          [--fault-seed N]
+//   ykt-platform-sim count --db FILE
 //   ykt-platform-sim keygen --out FILE
 //   ykt-platform-sim issue-qr --key-file issuer.key.pem --region 50 --kid k1
 //                             (--card CARDNO --hmac-key-file FILE | --token HEX) [...]
@@ -14,6 +19,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -24,12 +30,15 @@
 #include "gateway/credentials/qr_code.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/crypto/sm2.h"
+#include "terminals_sim/platform/district_batches.h"
 #include "terminals_sim/platform/district_loop.h"
 #include "terminals_sim/platform/feed_publisher.h"
 #include "terminals_sim/platform/http_api.h"
 #include "terminals_sim/platform/platform_cards.h"
 #include "terminals_sim/platform/platform_db.h"
 #include "terminals_sim/platform/platform_service.h"
+#include "terminals_sim/platform_https/https_batch_receiver.h"
+#include "terminals_sim/platform_https/received_store.h"
 #include "terminals_sim/sim/population.h"
 
 namespace {
@@ -76,7 +85,48 @@ struct ServeArgs {
   int auth_delay_ms = 0;
   bool drop_heartbeats = false;
   std::string log_level = "info";
+  // Record batches: ZeroMQ BATCH always (with --db), HTTPS with --https.
+  std::string https;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  int slow_acks_ms = 0;
+  double drop_acks = 0;
+  double fail_500 = 0;
+  double fail_429 = 0;
+  double fail_400 = 0;
+  int retry_after_s = 1;
+  std::string down;
+  std::uint64_t fault_seed = 0;
 };
+
+// The same faults for both transports; each draws from its own generator.
+Result<platform::ReceiverFaults> faults_from(const ServeArgs& a) {
+  if (a.fail_500 + a.fail_429 + a.fail_400 > 1.0) {
+    return make_error("usage", "--fail-500, --fail-429 and --fail-400 add up to more than 1");
+  }
+  auto down = platform::parse_down_schedule(a.down);
+  if (!down) return make_error("usage", "--down: " + down.error().message);
+  platform::ReceiverFaults f;
+  f.ack_delay_ms = a.slow_acks_ms;
+  f.drop_ack_probability = a.drop_acks;
+  f.error_500_probability = a.fail_500;
+  f.error_429_probability = a.fail_429;
+  f.error_400_probability = a.fail_400;
+  f.retry_after_s = a.retry_after_s;
+  f.down = *down;
+  f.seed = a.fault_seed;
+  return f;
+}
+
+void log_batch_stats(spdlog::logger& log, std::string_view platform,
+                     const platform::ReceiverStats& s) {
+  log.info(
+      "batches platform={} accepted={} records={} duplicates={} invalid={} injected_500={} "
+      "injected_429={} injected_400={} dropped_acks={}",
+      platform, s.batches_accepted, s.records_accepted, s.duplicates, s.malformed, s.injected_500,
+      s.injected_429, s.injected_400, s.dropped_acks);
+}
 
 int serve(const ServeArgs& a) {
   auto log = make_logger("platform", a.log_level);
@@ -96,6 +146,18 @@ int serve(const ServeArgs& a) {
     if (!h) return fail(h.error().message, 2);
     http = *h;
   }
+  auto faults = faults_from(a);
+  if (!faults) return fail(faults.error().message, 2);
+  std::optional<platform::HttpOptions> https;
+  if (!a.https.empty()) {
+    auto h = platform::parse_http_address(a.https);
+    if (!h) return fail("--https expects host:port, e.g. 127.0.0.1:7443", 2);
+    if (a.tls_cert.empty() || a.tls_key.empty()) {
+      return fail("--https needs --tls-cert and --tls-key", 2);
+    }
+    if (a.db.empty()) return fail("--https needs --db: the batches are stored there", 2);
+    https = *h;
+  }
   std::optional<platform::PlatformDb> db;
   if (!a.db.empty()) {
     auto d = platform::PlatformDb::open(a.db);
@@ -104,6 +166,17 @@ int serve(const ServeArgs& a) {
   }
 
   SystemClock clock;
+  // Batches need somewhere to go: without --db, BATCH is answered unsupported_type and the
+  // gateway keeps its records.
+  std::unique_ptr<platform::DistrictBatchReceiver> district_batches;
+  if (!a.db.empty()) {
+    platform::DistrictBatchOptions o;
+    o.db_path = a.db;
+    o.faults = *faults;
+    auto r = platform::DistrictBatchReceiver::open(o, clock);
+    if (!r) return fail("--db: " + r.error().message);
+    district_batches = std::move(*r);
+  }
   const auto population = sim::generate_population(a.seed, a.cards);
   platform::PlatformCards cards(population, *tokenizer, a.seed, clock.wall_ms());
   platform::PlatformService service(
@@ -126,20 +199,60 @@ int serve(const ServeArgs& a) {
     http_server = std::move(*h);
   }
 
+  std::unique_ptr<platform::HttpsBatchReceiver> https_receiver;
+  if (https) {
+    platform::HttpsReceiverOptions o;
+    o.host = https->host;
+    o.port = https->port;
+    o.cert_file = a.tls_cert;
+    o.key_file = a.tls_key;
+    o.client_ca_file = a.tls_client_ca;
+    o.db_path = a.db;
+    o.platform = "crossprov";
+    o.faults = *faults;
+    auto r = platform::HttpsBatchReceiver::start(o, make_logger("https", a.log_level));
+    if (!r) return fail("--https: " + r.error().message);
+    https_receiver = std::move(*r);
+  }
+
   install_signal_handlers();
   log->info(
-      "ready zmq={} http={} population={} listed={} seed={} auth_delay_ms={} "
-      "drop_heartbeats={} feed={} db={}",
+      "ready zmq={} http={} https={} population={} listed={} seed={} auth_delay_ms={} "
+      "drop_heartbeats={} feed={} db={} slow_acks_ms={} drop_acks={} fail_500={} fail_429={} "
+      "fail_400={} down=\"{}\"",
       (*server)->endpoint(),
       http_server ? http->host + ":" + std::to_string(http_server->port()) : "off",
+      https_receiver ? https->host + ":" + std::to_string(https_receiver->port()) : "off",
       cards.population(), cards.listed(), a.seed, a.auth_delay_ms, a.drop_heartbeats,
-      feed ? "on" : "off", a.db.empty() ? "none" : a.db);
-  auto r = platform::serve_district(**server, service, db ? &*db : nullptr, g_stop, *log);
+      feed ? "on" : "off", a.db.empty() ? "none" : a.db, a.slow_acks_ms, a.drop_acks, a.fail_500,
+      a.fail_429, a.fail_400, a.down);
+  platform::DistrictLoopOptions loop;
+  loop.batches = district_batches.get();
+  loop.down = faults->down;
+  platform::DistrictLoopStats loop_stats;
+  auto r = platform::serve_district(**server, service, db ? &*db : nullptr, g_stop, *log, loop,
+                                    &loop_stats);
   if (http_server) http_server->stop();
+  if (https_receiver) https_receiver->stop();
   const auto st = service.stats();
-  log->info("stopped heartbeats={} auth_requests={} approved={} declined={} malformed={}",
-            st.heartbeats, st.auth_requests, st.approved, st.declined, st.malformed);
+  log->info(
+      "stopped heartbeats={} auth_requests={} approved={} declined={} malformed={} "
+      "dropped_while_down={}",
+      st.heartbeats, st.auth_requests, st.approved, st.declined, st.malformed,
+      loop_stats.dropped_while_down.load());
+  if (district_batches) log_batch_stats(*log, "district", district_batches->stats());
+  if (https_receiver) log_batch_stats(*log, "crossprov", https_receiver->stats());
   if (!r) return fail(r.error().message);
+  return 0;
+}
+
+// ---- count -----------------------------------------------------------------------------------
+
+int count(const std::string& db) {
+  if (!std::filesystem::exists(db)) return fail("--db: no such file: " + db);
+  auto counts = platform::count_received(db);
+  if (!counts) return fail("--db: " + counts.error().message);
+  std::cout << platform::format_counts(*counts) << std::flush;
   return 0;
 }
 
@@ -264,8 +377,8 @@ int main(int argc, char** argv) {
   ServeArgs s;
   auto* serve_cmd = app.add_subcommand(
       "serve",
-      "answer heartbeats and online authorization over ZeroMQ (CURVE), serve the card "
-      "list feed over HTTP");
+      "answer heartbeats, online authorization and record batches over ZeroMQ (CURVE), "
+      "serve the card list feed over HTTP, take record batches over HTTPS");
   serve_cmd->add_option("--zmq", s.zmq, "ROUTER endpoint to bind")->capture_default_str();
   serve_cmd->add_option("--server-key-file", s.server_key_file, "CURVE server key pair (keygen)")
       ->required();
@@ -288,6 +401,50 @@ int main(int argc, char** argv) {
                       "never answer heartbeats (the gateway sees the link down)");
   serve_cmd->add_option("--log-level", s.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+  serve_cmd->add_option("--https", s.https,
+                        "HTTPS batch receiver host:port (platform crossprov); off without it");
+  serve_cmd->add_option("--tls-cert", s.tls_cert, "server certificate (PEM) for --https");
+  serve_cmd->add_option("--tls-key", s.tls_key, "server private key (PEM) for --https");
+  serve_cmd->add_option("--tls-client-ca", s.tls_client_ca,
+                        "require client certificates from this CA (mTLS) on --https");
+  serve_cmd
+      ->add_option("--slow-acks-ms", s.slow_acks_ms,
+                   "answer every stored batch this much later (both transports)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600'000));
+  serve_cmd
+      ->add_option("--drop-acks", s.drop_acks,
+                   "probability 0..1: store a batch but never answer it (both transports)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve_cmd
+      ->add_option("--fail-500", s.fail_500,
+                   "probability 0..1: HTTPS 500 / ZeroMQ ERROR unavailable, nothing stored")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve_cmd
+      ->add_option("--fail-429", s.fail_429,
+                   "probability 0..1: HTTPS 429 / ZeroMQ ERROR busy with retry_after_ms")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve_cmd
+      ->add_option("--fail-400", s.fail_400,
+                   "probability 0..1: HTTPS 400 / ZeroMQ ERROR invalid_batch (a dead letter)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve_cmd->add_option("--retry-after-s", s.retry_after_s, "the wait --fail-429 asks for")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  serve_cmd->add_option("--down", s.down,
+                        "down/up schedule, e.g. \"down 10s every 30s\": ZeroMQ answers nothing "
+                        "(heartbeats included), HTTPS refuses connections");
+  serve_cmd->add_option("--fault-seed", s.fault_seed, "seed of the fault draws; 0: random")
+      ->capture_default_str();
+
+  std::string count_db;
+  auto* count_cmd = app.add_subcommand(
+      "count", "print unique and duplicate records per platform and source gateway");
+  count_cmd->add_option("--db", count_db, "platform SQLite file (serve --db)")->required();
 
   std::string key_out;
   bool force = false;
@@ -322,6 +479,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return serve(s);
+  if (*count_cmd) return count(count_db);
   if (*keygen_cmd) return keygen(key_out, force);
   if (*qr_cmd) return issue_qr(q);
   return 2;

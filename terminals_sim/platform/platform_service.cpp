@@ -30,9 +30,11 @@ Handled PlatformService::handle(const Envelope& in) {
     case MessageType::auth_req:
       return auth(in);
     case MessageType::batch:
-      // Record forwarding is issue 4's; say so rather than leave the gateway waiting.
+      // Batches reach here only on a platform without a store for them (DistrictBatchReceiver
+      // takes them otherwise). Say so rather than leave the gateway waiting: the gateway keeps
+      // the records and tries again later.
       unsupported_.fetch_add(1, std::memory_order_relaxed);
-      return error_reply(in, "unsupported_type", "this platform does not take batches yet");
+      return error_reply(in, "unsupported_type", "this platform stores no batches (no --db)");
     case MessageType::heartbeat_ack:
     case MessageType::auth_resp:
     case MessageType::batch_ack:

@@ -30,11 +30,17 @@ struct DownSchedule {
   std::chrono::milliseconds down{0};
   std::chrono::milliseconds every{0};
   bool active() const { return down.count() > 0 && every > down; }
+  // Whether the platform is down `since_start` after the schedule began.
+  bool down_at(std::chrono::milliseconds since_start) const {
+    return active() && since_start % every >= every - down;
+  }
   bool operator==(const DownSchedule&) const = default;
 };
 // Empty text: no schedule. Error "bad_schedule".
 Result<DownSchedule> parse_down_schedule(std::string_view text);
 
+// Also what ykt-platform-sim injects on the ZeroMQ side (terminals_sim/platform/
+// district_batches.h), so one set of flags drives both transports.
 struct ReceiverFaults {
   int ack_delay_ms = 0;              // answer every accepted batch this much later
   double drop_ack_probability = 0;   // store the batch, then close without answering

@@ -7,7 +7,8 @@
 // The tables keep their own schema version (table received_meta) rather than PRAGMA
 // user_version, so they can live in the same file as the platform simulator's other tables
 // (terminals_sim/platform/platform_db.cpp uses user_version for its own).
-// Used by the HTTPS receiver here; the ZeroMQ batch receiver can use it as it is.
+// Used by the HTTPS receiver here and by the ZeroMQ batch receiver
+// (terminals_sim/platform/district_batches.h), each with its own connection to the same file.
 
 #include <cstdint>
 #include <string>

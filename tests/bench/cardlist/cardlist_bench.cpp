@@ -9,7 +9,7 @@
 // place; a later run with the same --dir and --entries starts from that copy instead of
 // spending a minute and a half on the initial 30-million-row snapshot.
 
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,11 +18,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
-#include <type_traits>
 #include <string>
 #include <thread>
-#include <unistd.h>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -60,11 +60,13 @@ std::uint64_t splitmix(std::uint64_t& s) {
 // kept in memory beside the index being measured.
 TokenBytes token_of(std::uint64_t prefix) {
   TokenBytes t{};
-  for (int i = 0; i < 8; ++i) t[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(prefix >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    t[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(prefix >> (56 - 8 * i));
   std::uint64_t s = prefix;
   for (int w = 1; w < 4; ++w) {
     const std::uint64_t v = splitmix(s);
-    for (int i = 0; i < 8; ++i) t[static_cast<std::size_t>(8 * w + i)] = static_cast<std::uint8_t>(v >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      t[static_cast<std::size_t>(8 * w + i)] = static_cast<std::uint8_t>(v >> (8 * i));
   }
   return t;
 }
@@ -74,8 +76,8 @@ CardEntry entry_of(std::uint64_t prefix, std::uint64_t salt = 0) {
   std::uint64_t s = prefix ^ salt ^ 0x5bd1e995ULL;
   const std::uint64_t r = splitmix(s);
   const auto status = static_cast<CardStatus>((r % 100) < 94 ? 0 : 1 + (r % 3));
-  const HolderAttributes attrs =
-      static_cast<HolderAttributes>((r >> 8) & 0x3) | (static_cast<HolderAttributes>((r >> 16) & 0xF) << kFirstGroupBit);
+  const HolderAttributes attrs = static_cast<HolderAttributes>((r >> 8) & 0x3) |
+                                 (static_cast<HolderAttributes>((r >> 16) & 0xF) << kFirstGroupBit);
   return CardEntry{status, attrs};
 }
 
@@ -123,7 +125,9 @@ Percentiles percentiles(std::vector<double> v) {
   Percentiles p;
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))];
+  };
   p.p50 = at(0.50);
   p.p99 = at(0.99);
   p.p999 = at(0.999);
@@ -137,7 +141,8 @@ template <typename F>
 std::vector<double> time_batches(std::uint64_t count, int batch, F&& one) {
   std::vector<double> out;
   out.reserve(count / static_cast<std::uint64_t>(batch) + 1);
-  for (std::uint64_t i = 0; i + static_cast<std::uint64_t>(batch) <= count; i += static_cast<std::uint64_t>(batch)) {
+  for (std::uint64_t i = 0; i + static_cast<std::uint64_t>(batch) <= count;
+       i += static_cast<std::uint64_t>(batch)) {
     const auto t0 = Clock::now();
     for (int k = 0; k < batch; ++k) one(i + static_cast<std::uint64_t>(k));
     const auto t1 = Clock::now();
@@ -171,14 +176,22 @@ Args parse_args(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (k == "--entries") a.entries = std::stoull(next());
-    else if (k == "--lookups") a.lookups = std::stoull(next());
-    else if (k == "--delta") a.delta = std::stoull(next());
-    else if (k == "--batch") a.batch = std::max(1, std::stoi(next()));
-    else if (k == "--dir") a.dir = next();
-    else if (k == "--json") a.json = next();
-    else if (k == "--no-sqlite") a.sqlite = false;
-    else if (k == "--keep") a.keep = true;
+    if (k == "--entries")
+      a.entries = std::stoull(next());
+    else if (k == "--lookups")
+      a.lookups = std::stoull(next());
+    else if (k == "--delta")
+      a.delta = std::stoull(next());
+    else if (k == "--batch")
+      a.batch = std::max(1, std::stoi(next()));
+    else if (k == "--dir")
+      a.dir = next();
+    else if (k == "--json")
+      a.json = next();
+    else if (k == "--no-sqlite")
+      a.sqlite = false;
+    else if (k == "--keep")
+      a.keep = true;
     else {
       std::fprintf(stderr,
                    "usage: cardlist_bench [--entries N] [--lookups N] [--delta N] [--batch N] "
@@ -188,7 +201,8 @@ Args parse_args(int argc, char** argv) {
   }
   if (a.dir.empty()) {
     a.dir = (std::filesystem::temp_directory_path() /
-             ("yktgw-cardlist-bench-" + std::to_string(::getpid()))).string();
+             ("yktgw-cardlist-bench-" + std::to_string(::getpid())))
+                .string();
   }
   return a;
 }
@@ -223,19 +237,22 @@ int main(int argc, char** argv) {
   }
   report.add("index_build_from_sorted", seconds_since(t0), "s");
   const long rss_after = rss_kib();
-  const double directory = static_cast<double>(((std::size_t{1} << index->directory_bits()) + 1) * 4);
+  const double directory =
+      static_cast<double>(((std::size_t{1} << index->directory_bits()) + 1) * 4);
   report.add("index_directory_fixed", directory / (1 << 20), "MiB");
-  report.add("index_rss_per_entry_beyond_base",
-             (static_cast<double>(rss_after - rss_before) * 1024 - directory) / static_cast<double>(n),
-             "B/entry", 16.0);
-  report.add("index_heap_per_entry", static_cast<double>(index->memory_bytes()) / static_cast<double>(n),
-             "B/entry", 16.0);
+  report.add(
+      "index_rss_per_entry_beyond_base",
+      (static_cast<double>(rss_after - rss_before) * 1024 - directory) / static_cast<double>(n),
+      "B/entry", 16.0);
+  report.add("index_heap_per_entry",
+             static_cast<double>(index->memory_bytes()) / static_cast<double>(n), "B/entry", 16.0);
   report.add("process_rss_base_before_list", static_cast<double>(rss_start) / 1024, "MiB");
 
   IndexedCardList list;
   list.replace(index);
 
-  // --- lookups ------------------------------------------------------------------------------------
+  // --- lookups
+  // ------------------------------------------------------------------------------------
   std::uint64_t rs = 7;
   TokenText hits, misses;
   hits.text.reserve(args.lookups * kTokenHexLength);
@@ -252,7 +269,8 @@ int main(int argc, char** argv) {
       g_sink.fetch_add(e ? 1 : 0, std::memory_order_relaxed);
     };
   };
-  (void)time_batches(args.lookups / 4, args.batch, lookup(hits));  // warm caches and branch predictors
+  (void)time_batches(args.lookups / 4, args.batch,
+                     lookup(hits));  // warm caches and branch predictors
   const auto hit = percentiles(time_batches(args.lookups, args.batch, lookup(hits)));
   const auto miss = percentiles(time_batches(args.lookups, args.batch, lookup(misses)));
   const auto single = percentiles(time_batches(args.lookups, 1, lookup(hits)));
@@ -286,8 +304,9 @@ int main(int argc, char** argv) {
   report.add("lookup_hit_unbatched_p99", single.p99, "ns");
   report.add("lookup_hit_unbatched_p999", single.p999, "ns");
 
-  // --- a delta merged in memory while another thread looks up -------------------------------------
-  // Half status changes, a quarter new cards, a quarter deletions.
+  // --- a delta merged in memory while another thread looks up
+  // ------------------------------------- Half status changes, a quarter new cards, a quarter
+  // deletions.
   std::vector<PrefixGroup> changes;
   {
     std::vector<std::uint64_t> touched;
@@ -308,9 +327,8 @@ int main(int argc, char** argv) {
   std::vector<CardEntry> steady_entries;
   for (std::uint64_t i = 0; steady_entries.size() < 100'000 && i < n; i += 97) {
     const auto p = prefixes[(i * 40503ULL) % n];
-    const bool touched = std::binary_search(
-        changes.begin(), changes.end(), p,
-        [](const auto& a, const auto& b) {
+    const bool touched =
+        std::binary_search(changes.begin(), changes.end(), p, [](const auto& a, const auto& b) {
           if constexpr (std::is_same_v<std::decay_t<decltype(a)>, PrefixGroup>) {
             return a.prefix < b;
           } else {
@@ -365,7 +383,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // --- SQLite, feed and image at full size ----------------------------------------------------------
+  // --- SQLite, feed and image at full size
+  // ----------------------------------------------------------
   const std::string synced = args.dir + "/synced-" + std::to_string(n) + ".db";
   const bool reuse = args.keep && std::filesystem::exists(synced);
   if (!reuse) std::filesystem::remove_all(args.dir);

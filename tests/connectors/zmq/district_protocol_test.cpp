@@ -50,9 +50,9 @@ TEST(DistrictFrames, RefusesMalformedEnvelopes) {
   EXPECT_EQ(from_frames({"YKT2", "HEARTBEAT", "1", "{}"}).error().code, "bad_protocol");
   EXPECT_EQ(from_frames({"YKT1", "PING", "1", "{}"}).error().code, "unknown_type");
   EXPECT_EQ(from_frames({"YKT1", "HEARTBEAT", "", "{}"}).error().code, "bad_message_id");
-  EXPECT_EQ(from_frames({"YKT1", "HEARTBEAT", std::string(65, '1'), "{}"}).error().code,
+  EXPECT_EQ(from_frames({"YKT1", "HEARTBEAT", std::string(256, '1'), "{}"}).error().code,
             "bad_message_id");
-  EXPECT_TRUE(from_frames({"YKT1", "HEARTBEAT", std::string(64, '1'), ""}));
+  EXPECT_TRUE(from_frames({"YKT1", "HEARTBEAT", std::string(255, '1'), ""}));
 }
 
 TEST(DistrictPayloads, AuthRequestRoundTrip) {
@@ -127,6 +127,58 @@ TEST(DistrictPayloads, HeartbeatsAndErrors) {
   EXPECT_EQ(*decode_error(encode_error(e)), e);
   EXPECT_EQ(decode_error(R"({"code":"busy"})")->code, "busy");
   EXPECT_FALSE(decode_error(R"({"message":"x"})"));
+  // retry_after_ms is optional and only written when there is one.
+  const ErrorReply busy{"busy", "later", 1500};
+  EXPECT_EQ(*decode_error(encode_error(busy)), busy);
+  EXPECT_EQ(encode_error(e).find("retry_after_ms"), std::string::npos);
+  EXPECT_FALSE(decode_error(R"({"code":"busy","retry_after_ms":-1})"));
+}
+
+// The longest batch id a valid config can make: a 64-character gateway id, two 20-digit
+// sequence numbers and a dead-letter retry suffix. It must fit the message id frame.
+TEST(DistrictFrames, TheLongestBatchIdFitsTheMessageId) {
+  const std::string id =
+      std::string(64, 'g') + "-district-18446744073709551615-" + "18446744073709551615-r4294967295";
+  EXPECT_LE(id.size(), kMaxMessageIdBytes);
+  EXPECT_TRUE(from_frames({"YKT1", "BATCH", id, "x"}));
+  const BatchAck ack{id, 1, 0};
+  EXPECT_EQ(*decode_batch_ack(encode_batch_ack(ack)), ack);
+}
+
+TEST(DistrictPayloads, BatchIsAHeaderLineThenTheBodyUntouched) {
+  const BatchHeader h{"wl-xiangkou-01", 500, 101, 600};
+  const std::string body(
+      "\x1f\x8b\x08\x00"
+      "binary\n\0with newlines\n",
+      26);
+  const std::string payload = encode_batch(h, body);
+  EXPECT_EQ(payload.substr(0, payload.find('\n')),
+            R"({"first_seq":101,"gateway":"wl-xiangkou-01","last_seq":600,"records":500})");
+  auto back = decode_batch(payload);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->header, h);
+  EXPECT_EQ(back->body, body);
+}
+
+TEST(DistrictPayloads, MalformedBatchesAreRefused) {
+  const std::string body = "\x1f\x8b";
+  EXPECT_FALSE(decode_batch("no header line"));
+  EXPECT_FALSE(decode_batch(encode_batch_header({"g", 1, 1, 1}) + "\n"));  // no body
+  EXPECT_FALSE(decode_batch("{}\n" + body));
+  EXPECT_FALSE(decode_batch(encode_batch({"", 1, 1, 1}, body)));   // no gateway
+  EXPECT_FALSE(decode_batch(encode_batch({"g", 0, 1, 1}, body)));  // no records
+  EXPECT_FALSE(decode_batch(encode_batch({"g", 2, 9, 3}, body)));  // last before first
+  EXPECT_FALSE(decode_batch(R"({"gateway":"g","records":"1","first_seq":1,"last_seq":1})"
+                            "\n" +
+                            body));
+}
+
+TEST(DistrictPayloads, BatchAcks) {
+  const BatchAck a{"wl-xiangkou-01-district-101-600", 498, 2};
+  EXPECT_EQ(*decode_batch_ack(encode_batch_ack(a)), a);
+  EXPECT_FALSE(decode_batch_ack(R"({"batch_id":"b","accepted":1})"));
+  EXPECT_FALSE(decode_batch_ack(R"({"batch_id":"b","accepted":-1,"duplicates":0})"));
+  EXPECT_FALSE(decode_batch_ack(R"({"accepted":1,"duplicates":0})"));
 }
 
 }  // namespace

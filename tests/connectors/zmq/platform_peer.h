@@ -1,7 +1,8 @@
 #pragma once
 // The simulated district platform run inside a test process: the real ROUTER (DistrictServer)
-// and the real answers (PlatformService) on a loopback port, startable and stoppable on the
-// same endpoint so tests can take the platform away and bring it back.
+// and the real answers (PlatformService, and DistrictBatchReceiver for batches when given) on a
+// loopback port, startable and stoppable on the same endpoint so tests can take the platform
+// away and bring it back, or pause it (socket open, nothing read) to let queues fill.
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
@@ -33,8 +34,9 @@ inline CardTokenizer test_tokenizer() {
 class PlatformPeer {
  public:
   PlatformPeer(const sim::Population& population, district::CurveKeyPair keys,
-               platform::ServiceOptions options = {})
-      : keys_(std::move(keys)),
+               platform::ServiceOptions options = {}, int queue_limit = 100'000)
+      : queue_limit_(queue_limit),
+        keys_(std::move(keys)),
         tokenizer_(test_tokenizer()),
         cards_(population, tokenizer_, 42, clock_.wall_ms()),
         service_(cards_, options, clock_) {}
@@ -45,15 +47,12 @@ class PlatformPeer {
     const std::string where = endpoint_.empty() ? "tcp://127.0.0.1:*" : endpoint_;
     // Rebinding a port just released can race the kernel for a moment.
     for (int attempt = 0; attempt < 50; ++attempt) {
-      auto server = district::DistrictServer::bind({where, keys_, 100'000}, quiet_logger("srv"));
+      auto server =
+          district::DistrictServer::bind({where, keys_, queue_limit_}, quiet_logger("srv"));
       if (server) {
         server_ = std::move(*server);
         endpoint_ = server_->endpoint();
-        stop_.store(false);
-        thread_ = std::thread([this] {
-          auto log = quiet_logger("loop");
-          (void)platform::serve_district(*server_, service_, nullptr, stop_, *log);
-        });
+        serve();
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -62,11 +61,23 @@ class PlatformPeer {
   }
 
   void stop() {
+    pause();
+    server_.reset();  // closes the socket: gateways see the connection drop
+  }
+
+  // Stops reading and answering but keeps the socket open: the connection stays, nothing moves.
+  void pause() {
     if (!thread_.joinable()) return;
     stop_.store(true);
     thread_.join();
-    server_.reset();  // closes the socket: gateways see the connection drop
   }
+  void resume() {
+    if (server_ && !thread_.joinable()) serve();
+  }
+
+  // Batches and the down/up schedule for the next start() or resume(); `batches` must outlive
+  // the serving thread.
+  void set_loop_options(platform::DistrictLoopOptions options) { loop_ = options; }
 
   const std::string& endpoint() const { return endpoint_; }
   const std::string& public_key() const { return keys_.public_key; }
@@ -76,6 +87,16 @@ class PlatformPeer {
   district::DistrictServer* server() { return server_.get(); }
 
  private:
+  void serve() {
+    stop_.store(false);
+    thread_ = std::thread([this] {
+      auto log = quiet_logger("loop");
+      (void)platform::serve_district(*server_, service_, nullptr, stop_, *log, loop_);
+    });
+  }
+
+  int queue_limit_;
+  platform::DistrictLoopOptions loop_;
   SystemClock clock_;
   district::CurveKeyPair keys_;
   CardTokenizer tokenizer_;

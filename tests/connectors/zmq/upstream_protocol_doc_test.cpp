@@ -88,6 +88,14 @@ std::string round_trip(const Example& e, std::string& error) {
     auto v = decode_error(e.json);
     return v ? encode_error(*v) : fail(v.error());
   }
+  if (e.type == "BATCH") {  // the header line of a BATCH payload
+    auto v = decode_batch_header(e.json);
+    return v ? encode_batch_header(*v) : fail(v.error());
+  }
+  if (e.type == "BATCH_ACK") {
+    auto v = decode_batch_ack(e.json);
+    return v ? encode_batch_ack(*v) : fail(v.error());
+  }
   error = "no decoder for example type " + e.type;
   return {};
 }
@@ -104,7 +112,8 @@ TEST(UpstreamProtocolDoc, EveryExampleDecodesAndEncodesBackTheSame) {
     ASSERT_FALSE(again.empty()) << error;
     EXPECT_EQ(nlohmann::json::parse(again), nlohmann::json::parse(e.json));
   }
-  for (const char* type : {"HEARTBEAT", "HEARTBEAT_ACK", "AUTH_REQ", "AUTH_RESP", "ERROR"}) {
+  for (const char* type :
+       {"HEARTBEAT", "HEARTBEAT_ACK", "AUTH_REQ", "AUTH_RESP", "BATCH", "BATCH_ACK", "ERROR"}) {
     EXPECT_GE(per_type[type], 1) << "no example of " << type;
   }
 }

@@ -59,8 +59,8 @@ void expect_matches(const CardIndex& index, const std::map<TokenBytes, std::uint
 }
 
 TEST(PackedEntry, RoundTripsEveryStatusAndStorableAttributes) {
-  const HolderAttributes attrs[] = {0, kAttrDisabled, kAttrLocalResident, 0x3F, 0x100, 0xFFFFFF00u,
-                                    kStorableAttributes};
+  const HolderAttributes attrs[] = {0,     kAttrDisabled, kAttrLocalResident, 0x3F,
+                                    0x100, 0xFFFFFF00u,   kStorableAttributes};
   for (auto s : {CardStatus::active, CardStatus::lost, CardStatus::frozen, CardStatus::cancelled}) {
     for (HolderAttributes a : attrs) {
       ASSERT_TRUE(storable(a));
@@ -143,8 +143,9 @@ TEST(CardIndex, TokensSharingA64BitPrefixKeepTheirOwnEntries) {
   EXPECT_EQ((*next)->find(c)->status, CardStatus::cancelled);
 
   // And adding a colliding token to a plain entry turns it into a collision again.
-  std::vector<PrefixGroup> again{{p, {IndexedToken{b, packed(CardStatus::cancelled)},
-                                      IndexedToken{c, packed(CardStatus::lost)}}}};
+  std::vector<PrefixGroup> again{{p,
+                                  {IndexedToken{b, packed(CardStatus::cancelled)},
+                                   IndexedToken{c, packed(CardStatus::lost)}}}};
   auto third = (*next)->with_changes(again, ListMeta{3, 0, "y"});
   ASSERT_TRUE(third.ok());
   EXPECT_EQ((*third)->size(), 3u);
@@ -240,8 +241,8 @@ TEST(CardIndex, FromSortedChecksTheParts) {
   EXPECT_EQ(CardIndex::from_sorted({1, 1}, {0, 0}, {}, {}).error().code, "index_corrupt");
   EXPECT_EQ(CardIndex::from_sorted({1}, {0, 0}, {}, {}).error().code, "index_corrupt");
   // A collision group must have its key and at least two tokens of its prefix.
-  std::vector<PrefixGroup> lonely{{7, {IndexedToken{token_with_prefix(7, 1), 0},
-                                       IndexedToken{token_with_prefix(7, 2), 0}}}};
+  std::vector<PrefixGroup> lonely{
+      {7, {IndexedToken{token_with_prefix(7, 1), 0}, IndexedToken{token_with_prefix(7, 2), 0}}}};
   EXPECT_EQ(CardIndex::from_sorted({1}, {0}, lonely, {}).error().code, "index_corrupt");
   std::vector<PrefixGroup> single{{1, {IndexedToken{token_with_prefix(1, 1), 0}}}};
   EXPECT_EQ(CardIndex::from_sorted({1}, {0}, single, {}).error().code, "index_corrupt");
@@ -275,9 +276,8 @@ TEST(IndexedCardList, ReadersSeeOneWholeListOrTheOther) {
     while (!stop) {
       auto snap = list.current();
       auto e = snap->find(m);
-      const bool consistent =
-          e && ((snap->meta().version == 1 && e->status == CardStatus::lost) ||
-                (snap->meta().version == 2 && e->status == CardStatus::frozen));
+      const bool consistent = e && ((snap->meta().version == 1 && e->status == CardStatus::lost) ||
+                                    (snap->meta().version == 2 && e->status == CardStatus::frozen));
       if (!consistent || !list.find(s)) ++wrong;
     }
   });

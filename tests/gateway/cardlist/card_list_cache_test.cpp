@@ -64,18 +64,20 @@ TEST_F(CardListCacheTest, ANewListIsEmptyAndStale) {
 TEST_F(CardListCacheTest, AppliesASnapshotThenDeltas) {
   auto cache = open();
   const TokenBytes a = random_token(rng_), b = random_token(rng_), c = random_token(rng_);
-  ASSERT_TRUE(apply(*cache, snapshot_bytes(10, {upsert(a, CardStatus::active, kStaff),
-                                                upsert(b, CardStatus::lost)},
-                                           1'700'000'000'000))
-                  .ok());
+  ASSERT_TRUE(
+      apply(*cache,
+            snapshot_bytes(10, {upsert(a, CardStatus::active, kStaff), upsert(b, CardStatus::lost)},
+                           1'700'000'000'000))
+          .ok());
   EXPECT_EQ(cache->version(), 10);
   EXPECT_EQ(cache->updated_ms(), 1'700'000'000'000);
   EXPECT_EQ(cache->size(), 2u);
   EXPECT_EQ(find(*cache, a), (CardEntry{CardStatus::active, kStaff}));
   EXPECT_EQ(find(*cache, b)->status, CardStatus::lost);
 
-  ASSERT_TRUE(apply(*cache, delta_bytes(10, {upsert(a, CardStatus::frozen, kStaff | kAttrDisabled),
-                                             removal(b), upsert(c, CardStatus::cancelled)},
+  ASSERT_TRUE(apply(*cache, delta_bytes(10,
+                                        {upsert(a, CardStatus::frozen, kStaff | kAttrDisabled),
+                                         removal(b), upsert(c, CardStatus::cancelled)},
                                         1'700'000'100'000))
                   .ok());
   EXPECT_EQ(cache->version(), 11);
@@ -141,9 +143,9 @@ TEST_F(CardListCacheTest, CollidingTokensSurviveDeltas) {
   const std::uint64_t p = 0xfedcba9876543210ULL;
   const TokenBytes x = token_with_prefix(p, 1), y = token_with_prefix(p, 2),
                    z = token_with_prefix(p, 3);
-  ASSERT_TRUE(apply(*cache, snapshot_bytes(1, {upsert(x, CardStatus::lost),
-                                               upsert(y, CardStatus::active)}))
-                  .ok());
+  ASSERT_TRUE(
+      apply(*cache, snapshot_bytes(1, {upsert(x, CardStatus::lost), upsert(y, CardStatus::active)}))
+          .ok());
   EXPECT_EQ(find(*cache, x)->status, CardStatus::lost);
   EXPECT_EQ(find(*cache, y)->status, CardStatus::active);
   EXPECT_FALSE(find(*cache, z).has_value());
@@ -251,10 +253,10 @@ TEST_F(CardListCacheTest, ADamagedImageFallsBackToSqlite) {
   const std::string good = dir_.read("cardlist.idx");
   ASSERT_FALSE(good.empty());
   const std::vector<std::string> damaged{
-      good.substr(0, good.size() / 2),                        // cut short
-      good + "x",                                             // too long
+      good.substr(0, good.size() / 2),                         // cut short
+      good + "x",                                              // too long
       std::string(good).replace(good.size() - 40, 1, "\x7f"),  // a flipped byte in the data
-      std::string(good.size(), '\0'),                         // zeroed
+      std::string(good.size(), '\0'),                          // zeroed
       ""};
   for (std::size_t i = 0; i < damaged.size(); ++i) {
     dir_.write("cardlist.idx", damaged[i]);
@@ -291,9 +293,9 @@ TEST_F(CardListCacheTest, AnImageWrittenWithAnotherGroupOrderIsTranslated) {
   const TokenBytes a = random_token(rng_);
   {
     auto cache = open("staff,student");
-    ASSERT_TRUE(apply(*cache, snapshot_bytes(3, {upsert(a, CardStatus::active, kStaff)},
-                                             1, {"staff"}))
-                    .ok());
+    ASSERT_TRUE(
+        apply(*cache, snapshot_bytes(3, {upsert(a, CardStatus::active, kStaff)}, 1, {"staff"}))
+            .ok());
     ASSERT_TRUE(cache->save_image().ok());
   }
   auto cache = open("student,staff");
@@ -304,13 +306,13 @@ TEST_F(CardListCacheTest, FeedGroupsMapByName) {
   auto cache = open("staff,student,site_worker,resident");
   const TokenBytes a = random_token(rng_), b = random_token(rng_);
   // The platform numbers its groups differently and knows one the gateway does not.
-  ASSERT_TRUE(apply(*cache, snapshot_bytes(1, {upsert(a, CardStatus::active,
-                                                      (1u << kFirstGroupBit) |
-                                                          (1u << (kFirstGroupBit + 1))),
-                                               upsert(b, CardStatus::active,
-                                                      1u << (kFirstGroupBit + 2))},
-                                           1, {"resident", "volunteer", "staff"}))
-                  .ok());
+  ASSERT_TRUE(
+      apply(*cache, snapshot_bytes(1,
+                                   {upsert(a, CardStatus::active,
+                                           (1u << kFirstGroupBit) | (1u << (kFirstGroupBit + 1))),
+                                    upsert(b, CardStatus::active, 1u << (kFirstGroupBit + 2))},
+                                   1, {"resident", "volunteer", "staff"}))
+          .ok());
   EXPECT_EQ(find(*cache, a)->attributes, kResident);  // volunteer dropped in memory
   EXPECT_EQ(find(*cache, b)->attributes, kStaff);
   // ... but kept in SQLite, so a config that adds it later sees it.
@@ -405,8 +407,8 @@ TEST_F(CardListCacheTest, AFailedWriteAfterServingPutsTheOldListBack) {
                           "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
                     .ok());
   }
-  auto r = apply(*cache, delta_bytes(1, {upsert(a, CardStatus::active),
-                                         upsert(b, CardStatus::frozen)}));
+  auto r =
+      apply(*cache, delta_bytes(1, {upsert(a, CardStatus::active), upsert(b, CardStatus::frozen)}));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("disk is full"), std::string::npos);
   EXPECT_EQ(cache->version(), 1);

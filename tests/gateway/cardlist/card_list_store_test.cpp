@@ -41,16 +41,16 @@ class CardListDbTest : public ::testing::Test {
     return r.ok() ? r.value() : CardListDb::ImportStats{};
   }
 
-  std::shared_ptr<const CardListSnapshot> load() {
-    auto s = db_->load();
+  std::shared_ptr<const CardIndex> load() {
+    auto s = db_->load_index();
     EXPECT_TRUE(s.ok());
-    return s.ok() ? s.value() : std::make_shared<CardListSnapshot>();
+    return s.ok() ? s.value() : CardIndex::empty();
   }
 
-  std::optional<CardStatus> status_of(const CardListSnapshot& snap, const std::string& token) {
-    auto it = snap.by_token.find(token);
-    if (it == snap.by_token.end()) return std::nullopt;
-    return it->second.status;
+  std::optional<CardStatus> status_of(const CardIndex& index, const std::string& token) {
+    auto e = index.find(token);
+    if (!e) return std::nullopt;
+    return e->status;
   }
 
   TempDir dir_;
@@ -77,8 +77,8 @@ TEST_F(CardListDbTest, ImportsAllFourStatusesWithHeaderCommentsAndBlankLines) {
   EXPECT_EQ(st.version, 1);
 
   auto snap = load();
-  EXPECT_EQ(snap->version, 1);
-  EXPECT_EQ(snap->by_token.size(), 4u);
+  EXPECT_EQ(snap->meta().version, 1);
+  EXPECT_EQ(snap->size(), 4u);
   EXPECT_EQ(status_of(*snap, tok_.token("500156199001011234")), CardStatus::active);
   EXPECT_EQ(status_of(*snap, tok_.token("11010519491231002X")), CardStatus::lost);
   EXPECT_EQ(status_of(*snap, tok_.token("12345678")), CardStatus::frozen);
@@ -134,7 +134,7 @@ TEST_F(CardListDbTest, RejectsBadRowsWithFileAndLine) {
   EXPECT_THAT(st.first_errors[5], StartsWith(f + ":8: "));
   // Rejected lines never reach the list; the good ones do.
   auto snap = load();
-  EXPECT_EQ(snap->by_token.size(), 2u);
+  EXPECT_EQ(snap->size(), 2u);
   EXPECT_EQ(status_of(*snap, tok_.token("12345678901234567890")), CardStatus::frozen);
 }
 
@@ -151,7 +151,7 @@ TEST_F(CardListDbTest, EachImportBumpsTheVersionByOne) {
   EXPECT_EQ(import("card_no,status\n12345678,active\n").version, 1);
   EXPECT_EQ(import("card_no,status\n").version, 2);   // even an import without rows
   EXPECT_EQ(import("12345679,active\n").version, 3);  // the header is optional
-  EXPECT_EQ(load()->version, 3);
+  EXPECT_EQ(load()->meta().version, 3);
   auto s = db_->stats();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->version, 3);
@@ -169,7 +169,7 @@ TEST_F(CardListDbTest, ReimportUpdatesTheStatusAndKeepsTheMaskedForm) {
   // A token row changes the status but leaves the masked number an operator knows it by.
   import("card_no,status\ntoken:" + token + ",frozen\n", 3000);
   auto snap = load();
-  EXPECT_EQ(snap->by_token.size(), 1u);
+  EXPECT_EQ(snap->size(), 1u);
   EXPECT_EQ(status_of(*snap, token), CardStatus::frozen);
   auto db = sqlite::Database::open(dir_.file("cardlist.db"), false, true);
   ASSERT_TRUE(db.ok());
@@ -190,7 +190,7 @@ TEST_F(CardListDbTest, AByteOrderMarkBeforeTheFirstLineIsIgnored) {
   auto without_header = import(bom + "87654321,lost\n");
   EXPECT_EQ(without_header.rejected, 0u);
   auto snap = load();
-  EXPECT_EQ(snap->by_token.size(), 2u);
+  EXPECT_EQ(snap->size(), 2u);
   EXPECT_EQ(status_of(*snap, tok_.token("12345678")), CardStatus::active);
   EXPECT_EQ(status_of(*snap, tok_.token("87654321")), CardStatus::lost);
 }
@@ -217,8 +217,8 @@ TEST_F(CardListDbTest, StatsCountByStatus) {
 
 TEST_F(CardListDbTest, EmptyDatabaseLoadsVersionZero) {
   auto snap = load();
-  EXPECT_EQ(snap->version, 0);
-  EXPECT_TRUE(snap->by_token.empty());
+  EXPECT_EQ(snap->meta().version, 0);
+  EXPECT_EQ(snap->size(), 0u);
   auto s = db_->stats();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->total, 0u);
@@ -228,7 +228,7 @@ TEST_F(CardListDbTest, AMissingCsvIsAnErrorAndChangesNothing) {
   auto r = db_->import_csv(dir_.file("absent.csv"), tok_, 1);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "io");
-  EXPECT_EQ(load()->version, 0);
+  EXPECT_EQ(load()->meta().version, 0);
 }
 
 TEST_F(CardListDbTest, ReopeningKeepsTheList) {
@@ -236,10 +236,10 @@ TEST_F(CardListDbTest, ReopeningKeepsTheList) {
   db_.reset();
   auto db = CardListDb::open(dir_.file("cardlist.db"));
   ASSERT_TRUE(db.ok());
-  auto snap = db->load();
+  auto snap = db->load_index();
   ASSERT_TRUE(snap.ok());
-  EXPECT_EQ((*snap)->version, 1);
-  EXPECT_EQ((*snap)->by_token.size(), 1u);
+  EXPECT_EQ((*snap)->meta().version, 1);
+  EXPECT_EQ((*snap)->size(), 1u);
 }
 
 TEST(CardListDb, RefusesASchemaNewerThanTheCode) {
@@ -260,41 +260,14 @@ TEST(CardListDb, ACorruptFileIsAnError) {
   EXPECT_FALSE(db.ok());
 }
 
-TEST(MemoryCardList, StartsEmpty) {
-  MemoryCardList list;
-  EXPECT_EQ(list.size(), 0u);
-  EXPECT_EQ(list.version(), 0);
-  EXPECT_EQ(list.lookup(kToken), std::nullopt);
-}
-
-TEST(MemoryCardList, LookupAndReplaceWhole) {
-  MemoryCardList list;
-  auto first = std::make_shared<CardListSnapshot>();
-  first->version = 4;
-  first->by_token = {{kToken, CardEntry{CardStatus::active, 0}},
-                     {std::string(64, 'b'), CardEntry{CardStatus::lost, 0}}};
-  list.replace(first);
-  EXPECT_EQ(list.size(), 2u);
-  EXPECT_EQ(list.version(), 4);
-  EXPECT_EQ(list.lookup(kToken), CardStatus::active);
-  EXPECT_EQ(list.lookup(std::string(64, 'b')), CardStatus::lost);
-  EXPECT_EQ(list.lookup(std::string(64, 'c')), std::nullopt);
-
-  auto second = std::make_shared<CardListSnapshot>();
-  second->version = 5;
-  second->by_token = {{std::string(64, 'c'), CardEntry{CardStatus::cancelled, 0}}};
-  list.replace(second);
-  EXPECT_EQ(list.size(), 1u);
-  EXPECT_EQ(list.version(), 5);
-  EXPECT_EQ(list.lookup(kToken), std::nullopt);  // nothing of the old snapshot remains
-  EXPECT_EQ(list.lookup(std::string(64, 'c')), CardStatus::cancelled);
-}
-
-TEST_F(CardListDbTest, LoadedSnapshotServesLookups) {
+TEST_F(CardListDbTest, LoadedIndexServesLookups) {
   import("card_no,status\n500156199001011234,frozen\n");
-  MemoryCardList list;
+  IndexedCardList list;
+  EXPECT_EQ(list.size(), 0u);
+  EXPECT_EQ(list.lookup(kToken), std::nullopt);
   list.replace(load());
   EXPECT_EQ(list.version(), 1);
+  EXPECT_EQ(list.updated_ms(), 1000);
   EXPECT_EQ(list.size(), 1u);
   EXPECT_EQ(list.lookup(tok_.token("500156199001011234")), CardStatus::frozen);
 }
@@ -305,7 +278,6 @@ TEST(CardStatus, NamesRoundTrip) {
   EXPECT_EQ(card_status_from("Active"), std::nullopt);
   EXPECT_EQ(card_status_from(""), std::nullopt);
 }
-
 
 // --- schema v2: attributes, feed state, group names -------------------------------------------
 
@@ -383,7 +355,8 @@ TEST(CardListDbMigration, AVersion1DatabaseKeepsItsCards) {
     ASSERT_TRUE(db.ok());
     // Schema v1 exactly as the first release wrote it.
     ASSERT_TRUE(sqlite::migrate(*db, {CardListDb::migrations()[0]}, path).ok());
-    ASSERT_TRUE(db->exec("INSERT INTO card VALUES ('" + token + "', 'lost', '5001********12', 5);"
+    ASSERT_TRUE(db->exec("INSERT INTO card VALUES ('" + token +
+                         "', 'lost', '5001********12', 5);"
                          "UPDATE list_meta SET version = 9, updated_ms = 1234;")
                     .ok());
   }
@@ -405,14 +378,13 @@ Result<void> nothing_to_do(std::vector<PrefixGroup>&&) { return {}; }
 
 TEST_F(CardListDbTest, ImportIsRefusedOnceTheListComesFromTheFeed) {
   std::mt19937_64 rng(1);
-  auto feed = testing::decoded(testing::snapshot_bytes(5, {testing::upsert(
-                                                              testing::random_token(rng),
-                                                              CardStatus::lost)}));
+  auto feed = testing::decoded(
+      testing::snapshot_bytes(5, {testing::upsert(testing::random_token(rng), CardStatus::lost)}));
   ASSERT_TRUE(db_->apply_feed(feed, nothing_to_do).ok());
   auto r = db_->import_csv(dir_.write("x.csv", "12345678,active\n"), tok_, 1);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "managed_by_feed");
-  EXPECT_EQ(load()->version, 5);
+  EXPECT_EQ(load()->meta().version, 5);
 }
 
 TEST_F(CardListDbTest, ASnapshotWritesOnlyTheDifference) {
@@ -455,10 +427,12 @@ TEST_F(CardListDbTest, ADeltaReportsEveryTokenOfEachTouchedPrefix) {
           testing::removal(token_with_prefix(p, 1)),
           testing::removal(token_with_prefix(p + 2, 1))}));  // never listed
   std::vector<PrefixGroup> seen;
-  ASSERT_TRUE(db_->apply_feed(delta, [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
-                   seen = std::move(touched);
-                   return {};
-                 }).ok());
+  ASSERT_TRUE(db_->apply_feed(delta,
+                              [&](std::vector<PrefixGroup>&& touched) -> Result<void> {
+                                seen = std::move(touched);
+                                return {};
+                              })
+                  .ok());
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].prefix, p);
   EXPECT_EQ(seen[0].tokens,
@@ -472,17 +446,17 @@ TEST_F(CardListDbTest, ADeltaReportsEveryTokenOfEachTouchedPrefix) {
 TEST_F(CardListDbTest, AnErrorFromReadyRollsTheFeedBack) {
   import("card_no,status\n12345678,lost\n");
   std::mt19937_64 rng(3);
-  auto feed = testing::decoded(
-      testing::snapshot_bytes(8, {testing::upsert(testing::random_token(rng), CardStatus::active)}));
+  auto feed = testing::decoded(testing::snapshot_bytes(
+      8, {testing::upsert(testing::random_token(rng), CardStatus::active)}));
   auto r = db_->apply_feed(feed, [](std::vector<PrefixGroup>&&) -> Result<void> {
     return make_error("out_of_memory", "test");
   });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "out_of_memory");
   auto snap = load();
-  EXPECT_EQ(snap->version, 1);
+  EXPECT_EQ(snap->meta().version, 1);
   EXPECT_EQ(status_of(*snap, tok_.token("12345678")), CardStatus::lost);
-  EXPECT_EQ(snap->by_token.size(), 1u);
+  EXPECT_EQ(snap->size(), 1u);
 }
 
 TEST(FeedSequence, DeltasFollowTheVersionSnapshotsNeverGoBack) {

@@ -2,9 +2,8 @@
 
 #include "gateway/cardlist/card_list_updater.h"
 
-#include <httplib.h>
-
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <cstdlib>
 #include <map>
@@ -38,7 +37,8 @@ struct Answer {
 // The platform's side of the feed protocol, answering from a script.
 class FakePlatform {
  public:
-  explicit FakePlatform(std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
+  explicit FakePlatform(
+      std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
       : server_(std::move(server)) {
     server_->Get("/cardlist/delta", [this](const httplib::Request& req, httplib::Response& res) {
       const std::string from = req.get_param_value("from");
@@ -111,16 +111,13 @@ class CardListUpdaterTest : public ::testing::Test {
     cache_ = std::move(CardListCache::open(o, nullptr).value());
   }
 
-  std::unique_ptr<CardListUpdater> updater(const std::string& url,
-                                           CardListUpdaterOptions o = {}) {
+  std::unique_ptr<CardListUpdater> updater(const std::string& url, CardListUpdaterOptions o = {}) {
     o.feed_url = url;
     if (o.request_timeout == CardListUpdaterOptions{}.request_timeout) o.request_timeout = 5s;
     return std::make_unique<CardListUpdater>(*cache_, platform_public_key(), o, clock_, nullptr);
   }
 
-  std::optional<CardEntry> find(const TokenBytes& t) const {
-    return cache_->find(token_to_hex(t));
-  }
+  std::optional<CardEntry> find(const TokenBytes& t) const { return cache_->find(token_to_hex(t)); }
 
   // Brings the list to `version` from the feed, without the network.
   void start_at(std::int64_t version, const std::vector<FeedEntry>& entries) {
@@ -321,10 +318,10 @@ class CardListUpdaterTlsTest : public ::testing::Test {
     certs_->write("ext.cnf", "subjectAltName=IP:127.0.0.1\n");
     const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
     const std::string cmd =
-        "cd '" + d + "' && " +
-        "openssl req -x509" + ec + "-keyout ca.key -out ca.pem -subj /CN=platform-ca -days 2 &&" +
-        "openssl req -x509" + ec + "-keyout other.key -out other.pem -subj /CN=other -days 2 &&" +
-        "openssl req" + ec + "-keyout server.key -out server.csr -subj /CN=127.0.0.1 && " +
+        "cd '" + d + "' && " + "openssl req -x509" + ec +
+        "-keyout ca.key -out ca.pem -subj /CN=platform-ca -days 2 &&" + "openssl req -x509" + ec +
+        "-keyout other.key -out other.pem -subj /CN=other -days 2 &&" + "openssl req" + ec +
+        "-keyout server.key -out server.csr -subj /CN=127.0.0.1 && " +
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
         "-out server.pem -days 2 -extfile ext.cnf";
     ok_ = std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;

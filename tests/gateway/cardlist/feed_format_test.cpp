@@ -29,10 +29,10 @@ class FeedFormatTest : public ::testing::Test {
 
   // A delta with every op, status and fixed attribute.
   std::string sample_delta() const {
-    return delta_bytes(41, {upsert(tokens_[2], CardStatus::lost, kAttrDisabled),
-                            removal(tokens_[1]),
-                            upsert(tokens_[0], CardStatus::active,
-                                   kAttrLocalResident | (1u << (kFirstGroupBit + 3)))});
+    return delta_bytes(41,
+                       {upsert(tokens_[2], CardStatus::lost, kAttrDisabled), removal(tokens_[1]),
+                        upsert(tokens_[0], CardStatus::active,
+                               kAttrLocalResident | (1u << (kFirstGroupBit + 3)))});
   }
 
   Sm2PublicKey pub_;
@@ -148,7 +148,7 @@ TEST_F(FeedFormatTest, RefusesSignedButMalformedHeaders) {
     b[at] = value;
     return resign(b);
   };
-  EXPECT_EQ(code_of(with_byte(10, 3)), "feed_malformed");  // kind
+  EXPECT_EQ(code_of(with_byte(10, 3)), "feed_malformed");   // kind
   EXPECT_EQ(code_of(with_byte(27, 50)), "feed_malformed");  // delta version != base + 1
 
   FeedHeader h;
@@ -201,8 +201,8 @@ TEST_F(FeedFormatTest, RefusesSignedButMalformedEntries) {
 }
 
 TEST_F(FeedFormatTest, RefusesEntriesOutOfOrder) {
-  std::string body = signed_part(delta_bytes(1, {upsert(tokens_[0], CardStatus::lost),
-                                                 upsert(tokens_[1], CardStatus::lost)}));
+  std::string body = signed_part(
+      delta_bytes(1, {upsert(tokens_[0], CardStatus::lost), upsert(tokens_[1], CardStatus::lost)}));
   const std::size_t first = body.size() - 2 * kFeedEntryBytes;
   const std::string a = body.substr(first, kFeedEntryBytes);
   const std::string b = body.substr(first + kFeedEntryBytes, kFeedEntryBytes);

@@ -1,5 +1,6 @@
 // The real ykt-platform-sim binary: keygen, serve (a gateway's DistrictLink talks to it over
-// CURVE), and issue-qr checked with the gateway's QR parser and the issuer's public key.
+// CURVE, and forwards batches to it over ZeroMQ and HTTPS), count, and issue-qr checked with the
+// gateway's QR parser and the issuer's public key.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -15,13 +16,16 @@
 #include <sstream>
 #include <thread>
 
+#include "connectors/https/https_link.h"
 #include "connectors/zmq/curve_keys.h"
 #include "connectors/zmq/district_link.h"
 #include "gateway/credentials/qr_code.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/crypto/sm2.h"
+#include "gateway/outbox/batch_format.h"
 #include "terminals_sim/platform/platform_db.h"
 #include "terminals_sim/sim/population.h"
+#include "tests/connectors/https/dev_certs.h"
 #include "tests/integration/harness.h"
 
 namespace yktgw {
@@ -195,6 +199,251 @@ TEST_F(PlatformCliTest, AuthDelayMakesTheGatewayTimeOut) {
   auto f = outcome.get_future();
   ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
   EXPECT_EQ(f.get(), OnlineOutcome::timeout);
+}
+
+// ---- record batches -----------------------------------------------------------------------
+
+std::shared_ptr<spdlog::logger> null_log() {
+  return std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+Batch batch_of(const std::string& gateway, const std::string& destination, int first, int count,
+               IssuerRegion region) {
+  std::string lines;
+  for (int i = first; i < first + count; ++i) {
+    TxnRecord r;
+    r.terminal = "ct-0001";
+    r.txn_id = "ct-0001:" + std::to_string(i);
+    r.req_id = "r-" + std::to_string(i);
+    r.site = "xiangkou";
+    r.scenario = "canteen";
+    r.ts_ms = 1'718'000'000'000;
+    r.received_ms = r.ts_ms + 50;
+    r.card.token = std::string(64, 'a');
+    r.card.masked = std::to_string(region) + "0156********1234";
+    r.card.region = region;
+    r.amount_fen = 600;
+    outbox::append_record_line(outbox::ForwardedRecord{static_cast<std::uint64_t>(i), gateway, r},
+                               lines);
+  }
+  Batch b;
+  b.first_seq = static_cast<std::uint64_t>(first);
+  b.last_seq = static_cast<std::uint64_t>(first + count - 1);
+  b.id = outbox::batch_id(gateway, destination, b.first_seq, b.last_seq);
+  b.destination = destination;
+  b.count = static_cast<std::uint32_t>(count);
+  b.payload = outbox::gzip_compress(lines).value();
+  return b;
+}
+
+DeliveryResult send_and_wait(UpstreamLink& link, const Batch& b) {
+  auto answer = std::make_shared<std::promise<DeliveryResult>>();
+  link.send(b, [answer](DeliveryResult r) { answer->set_value(std::move(r)); });
+  auto f = answer->get_future();
+  if (f.wait_for(10s) != std::future_status::ready) {
+    return DeliveryResult{DeliveryStatus::retry_later, "test: no answer in 10 s"};
+  }
+  return f.get();
+}
+
+class PlatformBatchesCliTest : public PlatformCliTest {
+ protected:
+  PlatformBatchesCliTest() : server_pub_(keygen("server.key")), zmq_port_(t::free_port()) {}
+
+  t::Process serve(std::vector<std::string> extra) {
+    std::vector<std::string> argv = {platform_bin(),
+                                     "serve",
+                                     "--zmq",
+                                     "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                     "--server-key-file",
+                                     dir_ + "/server.key",
+                                     "--hmac-key-file",
+                                     hmac_key_,
+                                     "--http",
+                                     "off",
+                                     "--cards",
+                                     "50",
+                                     "--db",
+                                     db_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return t::Process::spawn(argv, log_);
+  }
+
+  std::unique_ptr<district::DistrictLink> district_link(const std::string& gateway) {
+    district::DistrictLinkOptions o;
+    o.endpoint = "tcp://127.0.0.1:" + std::to_string(zmq_port_);
+    o.server_public_key = server_pub_;
+    o.client_keys = district::generate_curve_keypair().value();
+    o.gateway_id = gateway;
+    o.heartbeat_interval = 100ms;
+    o.heartbeat_timeout = 400ms;
+    o.batch_timeout = 2000ms;
+    auto link = district::DistrictLink::start(o, clock_, null_log());
+    EXPECT_TRUE(link);
+    for (int i = 0; i < 500 && !(*link)->up(); ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE((*link)->up()) << t::read_file(log_);
+    return std::move(*link);
+  }
+
+  std::string count_output(int expect_code = 0) {
+    std::string out;
+    EXPECT_EQ(t::run_command({platform_bin(), "count", "--db", db_}, &out), expect_code) << out;
+    return out;
+  }
+
+  SystemClock clock_;
+  std::string server_pub_;
+  int zmq_port_;
+  std::string db_ = dir_ + "/platform.db";
+  std::string log_ = dir_ + "/platform.log";
+};
+
+TEST_F(PlatformBatchesCliTest, ServeTakesBatchesOverZeroMQAndHttpsIntoOneDbAndCountReportsThem) {
+  using testing::dev_certs;
+  const int https_port = t::free_port();
+  auto proc = serve({"--https", "127.0.0.1:" + std::to_string(https_port), "--tls-cert",
+                     dev_certs().server_cert, "--tls-key", dev_certs().server_key,
+                     "--tls-client-ca", dev_certs().ca});
+  ASSERT_TRUE(t::wait_port(https_port, 10s)) << t::read_file(log_);
+
+  auto district = district_link("wl-cli-01");
+  const Batch d = batch_of("wl-cli-01", "district", 1, 30, 50);
+  auto r = send_and_wait(*district, d);
+  EXPECT_EQ(r.status, DeliveryStatus::delivered) << r.detail;
+  r = send_and_wait(*district, d);  // a re-send after a lost ack, as far as the platform knows
+  EXPECT_EQ(r.detail, "accepted=0 duplicates=30");
+
+  https::HttpsLinkOptions o;
+  o.url = "https://127.0.0.1:" + std::to_string(https_port);
+  o.gateway_id = "gw1";
+  o.ca_file = dev_certs().ca;
+  o.client_cert_file = dev_certs().client_cert;
+  o.client_key_file = dev_certs().client_key;
+  auto crossprov = https::HttpsLink::create(o, null_log());
+  ASSERT_TRUE(crossprov) << crossprov.error().message;
+  r = send_and_wait(**crossprov, batch_of("gw1", "crossprov", 1, 20, 51));
+  EXPECT_EQ(r.status, DeliveryStatus::delivered) << r.detail;
+
+  EXPECT_EQ(count_output(),
+            "platform\tsource_gateway\tunique\tduplicates\n"
+            "crossprov\tgw1\t20\t0\n"
+            "district\twl-cli-01\t30\t30\n");
+  crossprov->reset();
+  district.reset();
+  EXPECT_EQ(proc.stop(5000ms), 0) << t::read_file(log_);
+  EXPECT_NE(t::read_file(log_).find("batches platform=district accepted=2 records=30 "
+                                    "duplicates=30"),
+            std::string::npos)
+      << t::read_file(log_);
+}
+
+TEST_F(PlatformBatchesCliTest, FaultFlagsApplyToBothTransports) {
+  using testing::dev_certs;
+  const int https_port = t::free_port();
+  auto proc = serve({"--fail-400", "1", "--https", "127.0.0.1:" + std::to_string(https_port),
+                     "--tls-cert", dev_certs().server_cert, "--tls-key", dev_certs().server_key});
+  ASSERT_TRUE(t::wait_port(https_port, 10s)) << t::read_file(log_);
+  auto link = district_link("wl-cli-01");
+  auto r = send_and_wait(*link, batch_of("wl-cli-01", "district", 1, 5, 50));
+  EXPECT_EQ(r.status, DeliveryStatus::rejected) << r.detail;
+  EXPECT_NE(r.detail.find("invalid_batch"), std::string::npos);
+  https::HttpsLinkOptions o;
+  o.url = "https://127.0.0.1:" + std::to_string(https_port);
+  o.gateway_id = "gw1";
+  o.ca_file = dev_certs().ca;
+  auto crossprov = https::HttpsLink::create(o, null_log());
+  ASSERT_TRUE(crossprov) << crossprov.error().message;
+  r = send_and_wait(**crossprov, batch_of("gw1", "crossprov", 1, 5, 51));
+  EXPECT_EQ(r.status, DeliveryStatus::rejected) << r.detail;
+  crossprov->reset();
+  link.reset();
+  proc.stop(5000ms);
+
+  proc = serve({"--fail-429", "1", "--retry-after-s", "7"});
+  link = district_link("wl-cli-01");
+  r = send_and_wait(*link, batch_of("wl-cli-01", "district", 1, 5, 50));
+  EXPECT_EQ(r.status, DeliveryStatus::retry_later);
+  EXPECT_NE(r.detail.find("retry_after_ms=7000"), std::string::npos) << r.detail;
+  link.reset();
+  proc.stop(5000ms);
+
+  proc = serve({"--slow-acks-ms", "300"});
+  link = district_link("wl-cli-01");
+  const auto start = std::chrono::steady_clock::now();
+  r = send_and_wait(*link, batch_of("wl-cli-01", "district", 1, 5, 50));
+  EXPECT_EQ(r.status, DeliveryStatus::delivered);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  link.reset();
+  proc.stop(5000ms);
+  EXPECT_EQ(count_output(),
+            "platform\tsource_gateway\tunique\tduplicates\n"
+            "district\twl-cli-01\t5\t0\n");
+}
+
+TEST_F(PlatformBatchesCliTest, ADownScheduleSilencesTheDistrictLinkAndLetsItBack) {
+  auto proc = serve({"--down", "down 1200ms every 2400ms"});
+  auto link = district_link("wl-cli-01");  // up in the first 1.2 s
+  const auto start = std::chrono::steady_clock::now();
+  bool went_down = false;
+  bool came_back = false;
+  while (std::chrono::steady_clock::now() - start < 6s && !came_back) {
+    if (!link->up()) went_down = true;
+    if (went_down && link->up()) came_back = true;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(went_down) << "heartbeats were answered while down";
+  EXPECT_TRUE(came_back) << t::read_file(log_);
+  link.reset();
+  EXPECT_EQ(proc.stop(5000ms), 0);
+  const std::string log = t::read_file(log_);
+  EXPECT_NE(log.find("district link down (schedule)"), std::string::npos) << log;
+}
+
+TEST_F(PlatformBatchesCliTest, WithoutDbBatchesAreRefusedAsUnsupportedAndRetried) {
+  db_.clear();
+  auto proc = serve({});
+  auto link = district_link("wl-cli-01");
+  auto r = send_and_wait(*link, batch_of("wl-cli-01", "district", 1, 5, 50));
+  EXPECT_EQ(r.status, DeliveryStatus::retry_later) << r.detail;
+  EXPECT_NE(r.detail.find("unsupported_type"), std::string::npos) << r.detail;
+}
+
+TEST_F(PlatformBatchesCliTest, CountNeedsAnExistingFile) {
+  count_output(1);
+  ASSERT_TRUE(platform::PlatformDb::open(db_));  // a platform file without any batch yet
+  EXPECT_EQ(count_output(), "platform\tsource_gateway\tunique\tduplicates\n");
+}
+
+TEST_F(PlatformBatchesCliTest, ServeRefusesBadFaultAndHttpsFlags) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--fail-500", "0.6", "--fail-429", "0.6"},
+      {"--down", "sometimes"},
+      {"--down", "down 30s every 10s"},
+      {"--https", "127.0.0.1:7443"},  // no certificate
+      {"--https", "nowhere", "--tls-cert", "c", "--tls-key", "k"},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string> argv = {platform_bin(),
+                                     "serve",
+                                     "--zmq",
+                                     "tcp://127.0.0.1:0",
+                                     "--server-key-file",
+                                     dir_ + "/server.key",
+                                     "--hmac-key-file",
+                                     hmac_key_,
+                                     "--http",
+                                     "off",
+                                     "--db",
+                                     db_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string out;
+    EXPECT_EQ(t::run_command(argv, &out), 2) << extra[0] << ": " << out;
+  }
+  std::string out;
+  EXPECT_NE(t::run_command({platform_bin(), "serve", "--server-key-file", dir_ + "/server.key",
+                            "--hmac-key-file", hmac_key_, "--drop-acks", "1.5"},
+                           &out),
+            0);
 }
 
 class IssueQrTest : public PlatformCliTest {
