@@ -12,6 +12,7 @@ RUN=${YKT_RUN_DIR:-$ROOT/build/quickstart}
 PORT=${YKT_MQTT_PORT:-11883}
 ZMQ_PORT=${YKT_ZMQ_PORT:-17100}
 HTTP_PORT=${YKT_HTTP_PORT:-17180}
+HTTPS_PORT=${YKT_HTTPS_PORT:-17443}
 SITE=xiangkou
 BIN=$ROOT/build/bin
 
@@ -39,6 +40,15 @@ show_status() {
   done
   if [ -f "$RUN/data/records.db" ]; then
     echo "  records stored / 已存储交易记录: $(sqlite3 "file:$RUN/data/records.db?mode=ro" 'SELECT count(*) FROM txn')"
+  fi
+  if [ -f "$RUN/data/outbox.db" ] && [ -x "$BIN/yktgw" ]; then
+    echo "  forwarding / 上送:"
+    "$BIN/yktgw" --config config/yktgw.toml --set "gateway.data_dir=$RUN/data" \
+      --set "security.hmac_key_file=$RUN/hmac.key" outbox stats 2>/dev/null | sed 's/^/    /' || true
+  fi
+  if [ -f "$RUN/platform.db" ] && [ -x "$BIN/ykt-platform-sim" ]; then
+    echo "  received by the platforms / 平台已收到:"
+    "$BIN/ykt-platform-sim" count --db "$RUN/platform.db" 2>/dev/null | sed 's/^/    /' || true
   fi
   if [ -f "$RUN/sim.log" ]; then
     echo "  simulator / 模拟终端: $(tail -n 1 "$RUN/sim.log")"
@@ -86,16 +96,21 @@ wait_port "$PORT"
 SERVER_PUBLIC=$("$BIN/ykt-platform-sim" keygen --out "$RUN/district-server.key" --force | head -n 1)
 [ -f "$RUN/district-client.key" ] || "$BIN/yktgw" keygen curve --out "$RUN/district-client.key" >/dev/null
 install -m 600 config/dev-keys/terminal-mac.keys "$RUN/terminal-mac.keys"
+# Development certificates for the HTTPS cross-province link (mutual TLS).
+[ -f "$RUN/certs/ca.pem" ] || deploy/make-dev-certs.sh "$RUN/certs" >/dev/null
 
 # The reference platform: district link (heartbeats, online authorization) and the signed
 # card-list feed of the same card population the simulator uses.
 "$BIN/ykt-platform-sim" serve --zmq "tcp://127.0.0.1:$ZMQ_PORT" --http "127.0.0.1:$HTTP_PORT" \
   --server-key-file "$RUN/district-server.key" --hmac-key-file "$RUN/hmac.key" \
   --population-seed 42 --cards 2000 --db "$RUN/platform.db" \
-  --feed-key-file config/dev-keys/platform-feed.key.pem >"$RUN/platform.out" 2>&1 &
+  --feed-key-file config/dev-keys/platform-feed.key.pem \
+  --https "127.0.0.1:$HTTPS_PORT" --tls-cert "$RUN/certs/server.pem" --tls-key "$RUN/certs/server.key" \
+  --tls-client-ca "$RUN/certs/ca.pem" >"$RUN/platform.out" 2>&1 &
 echo $! > "$RUN/platform.pid"
 wait_port "$ZMQ_PORT"
 wait_port "$HTTP_PORT"
+wait_port "$HTTPS_PORT"
 
 SETS=(--set "gateway.data_dir=$RUN/data" --set "security.hmac_key_file=$RUN/hmac.key"
       --set "mqtt.uri=tcp://127.0.0.1:$PORT" --set "gateway.site=$SITE"
@@ -104,15 +119,20 @@ SETS=(--set "gateway.data_dir=$RUN/data" --set "security.hmac_key_file=$RUN/hmac
       --set "district.server_public_key=$SERVER_PUBLIC"
       --set "district.client_key_file=$RUN/district-client.key"
       --set "cardlist.feed_url=http://127.0.0.1:$HTTP_PORT"
-      --set "cardlist.platform_public_key_file=$ROOT/config/dev-keys/platform-feed.pub.pem")
+      --set "cardlist.platform_public_key_file=$ROOT/config/dev-keys/platform-feed.pub.pem"
+      --set "https.url=https://127.0.0.1:$HTTPS_PORT" --set "https.ca_file=$RUN/certs/ca.pem"
+      --set "https.client_cert_file=$RUN/certs/client.pem"
+      --set "https.client_key_file=$RUN/certs/client.key")
 "$BIN/yktgw" check-config config/yktgw.toml "${SETS[@]}"
 "$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" >"$RUN/gateway.out" 2>&1 &
 echo $! > "$RUN/gateway.pid"
 for _ in $(seq 1 100); do grep -q "mqtt connected" "$RUN/gateway.out" && break; sleep 0.1; done
 for _ in $(seq 1 100); do grep -q "feed applied\|card list version=[1-9]" "$RUN/gateway.out" && break; sleep 0.1; done
 
+# Fresh txn ids on every run: the store keeps earlier runs' records and would answer duplicate.
 "$BIN/yktgw-sim" run --broker "tcp://127.0.0.1:$PORT" --site "$SITE" --terminals 20 --rate 20 \
   --duration 86400 --seed 42 --cards 2000 --scenario canteen_campus \
+  --txn-seq-start "$(date +%s)000" \
   >"$RUN/sim.json" 2>"$RUN/sim.log" &
 echo $! > "$RUN/sim.pid"
 
@@ -121,7 +141,8 @@ cat <<MSG
 
 yktgw quickstart is running / 演示环境已启动
   broker / 消息服务器:     tcp://127.0.0.1:$PORT  (site / 站点: $SITE)
-  platform / 参考平台:     district link tcp://127.0.0.1:$ZMQ_PORT, card-list feed http://127.0.0.1:$HTTP_PORT
+  platform / 参考平台:     district link tcp://127.0.0.1:$ZMQ_PORT, card-list feed http://127.0.0.1:$HTTP_PORT,
+                           cross-province HTTPS https://127.0.0.1:$HTTPS_PORT
   gateway log / 网关日志:  $RUN/gateway.out  (and $RUN/data/logs/yktgw.log)
   simulator / 模拟终端:    20 terminals, 20 taps/s; progress in $RUN/sim.log
   status page / 状态页:    not part of this release yet; use "$0 status" / 状态页尚未提供，请用 status 命令
