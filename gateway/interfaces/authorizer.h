@@ -1,7 +1,6 @@
 #pragma once
-// Decides one tap. The first decision path (gateway/auth) checks the card list; the engine in
-// gateway/policy adds credential decoders, scenario policies and online authorization behind
-// the same interface.
+// Decides one tap. The engine in gateway/policy implements it with credential decoders, the
+// card list, scenario policies and online authorization.
 
 #include <functional>
 
@@ -21,7 +20,8 @@ class Authorizer {
   using Done = std::function<void(AuthResponse)>;
   virtual ~Authorizer() = default;
   // Calls `done` exactly once: inline when the decision comes from memory, later from another
-  // thread when it needs the crypto pool or the platform. Never blocks the caller.
+  // thread when it needs the crypto pool or the platform. Never blocks the caller. `request`
+  // and `ctx` are valid only during the call: keep copies of what a later decision needs.
   virtual void authorize(const AuthRequest& request, const TapContext& ctx, Done done) const = 0;
 };
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/auth/card_list_authorizer.h"
+#include "tests/gateway/ingest/card_list_fake_authorizer.h"
 #include "gateway/protocol/terminal_protocol.h"
 
 namespace yktgw {
@@ -198,7 +198,7 @@ std::vector<std::string> strings_of(const TxnRecord& r) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fixture: a real CardListAuthorizer and CardTokenizer over the fakes.
+// Fixture: a card-list authorizer and a real CardTokenizer over the fakes.
 
 class DispatcherTest : public ::testing::Test {
  protected:
@@ -260,7 +260,7 @@ class DispatcherTest : public ::testing::Test {
 
   CardTokenizer tok_;
   FakeCardList list_;
-  CardListAuthorizer authorizer_{list_, tok_};
+  testing::CardListFakeAuthorizer authorizer_{list_, tok_};
   FakeLink link_;
   FakeStore store_;
   FakeClock clock_;
