@@ -1,5 +1,7 @@
 #include "connectors/https/https_link.h"
 
+#include "gateway/core/log_throttle.h"
+
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
@@ -79,31 +81,6 @@ bool dropped_after_handshake(CURL* easy, CURLcode code) {
   return connects > 0 && uploaded == 0;
 }
 
-class Throttle {
- public:
-  explicit Throttle(std::chrono::milliseconds interval) : interval_(interval) {}
-  bool allow(TransportError key, std::uint64_t& held) {
-    const auto now = std::chrono::steady_clock::now();
-    Slot& slot = slots_[key];
-    if (slot.logged && now - slot.last < interval_) {
-      ++slot.held;
-      return false;
-    }
-    held = slot.held;
-    slot = Slot{now, 0, true};
-    return true;
-  }
-
- private:
-  struct Slot {
-    std::chrono::steady_clock::time_point last{};
-    std::uint64_t held = 0;
-    bool logged = false;
-  };
-  std::chrono::milliseconds interval_;
-  std::map<TransportError, Slot> slots_;
-};
-
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -154,7 +131,7 @@ struct HttpsLink::Impl {
 
   // I/O thread only.
   std::deque<Pending> waiting;
-  Throttle throttle{std::chrono::milliseconds(10'000)};
+  LogThrottle throttle{std::chrono::milliseconds(10'000)};
 
   mutable std::mutex stats_mu;
   HttpsLinkStats stats;
@@ -337,13 +314,13 @@ struct HttpsLink::Impl {
     const bool tls = o.transport == TransportError::tls;
     count(result.status, tls);
     std::uint64_t held = 0;
-    if (tls && throttle.allow(o.transport, held)) {
+    if (tls && throttle.allow(to_string(o.transport), std::chrono::steady_clock::now(), held)) {
       log->error(
           "https destination={} url={} TLS failure: {}; check https.ca_file, the platform's "
           "certificate and the client certificate; records are kept{}",
           options.destination, endpoint, o.transport_detail,
           held ? " (" + std::to_string(held) + " similar not logged)" : std::string());
-    } else if (o.transport != TransportError::none && throttle.allow(o.transport, held)) {
+    } else if (o.transport != TransportError::none && throttle.allow(to_string(o.transport), std::chrono::steady_clock::now(), held)) {
       log->warn("https destination={} url={} {}: {}; records are kept{}", options.destination,
                 endpoint, to_string(o.transport), o.transport_detail,
                 held ? " (" + std::to_string(held) + " similar not logged)" : std::string());
@@ -440,7 +417,7 @@ Result<std::unique_ptr<HttpsLink>> HttpsLink::create(HttpsLinkOptions options,
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->log = std::move(log);
-  impl->throttle = Throttle(std::chrono::milliseconds(impl->options.warn_interval_ms));
+  impl->throttle.set_interval(std::chrono::milliseconds(impl->options.warn_interval_ms));
   std::string base = impl->options.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   impl->endpoint = base + "/batches";

@@ -20,7 +20,7 @@
 #include <zmq_addon.hpp>
 
 #include "connectors/zmq/district_protocol.h"
-#include "connectors/zmq/log_throttle.h"
+#include "gateway/core/log_throttle.h"
 
 namespace yktgw::district {
 namespace {
@@ -163,7 +163,7 @@ struct DistrictLink::Impl {
   std::unordered_map<std::string, PendingBatch> batches;  // by batch id
   BatchDeadlineIndex batch_deadlines;
   std::vector<SubmittedBatch> taking_batches;
-  LogThrottle throttle;
+  yktgw::LogThrottle throttle;
 
   Result<void> setup();
   void run();

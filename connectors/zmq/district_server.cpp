@@ -10,7 +10,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
-#include "connectors/zmq/log_throttle.h"
+#include "gateway/core/log_throttle.h"
 
 namespace yktgw::district {
 namespace {

@@ -19,7 +19,7 @@
 
 #include "gateway/core/reason.h"
 #include "gateway/crypto/card_tokenizer.h"
-#include "gateway/ingest/rate_limited_log.h"
+#include "gateway/core/log_throttle.h"
 #include "gateway/ingest/terminal_registry.h"
 #include "gateway/interfaces/authorizer.h"
 #include "gateway/interfaces/clock.h"
@@ -113,7 +113,7 @@ class Dispatcher {
   const DispatcherOptions options_;
   std::unique_ptr<Counters> counters_;
   TerminalRegistry terminals_;
-  RateLimiter warn_limit_;
+  SharedLogThrottle warn_limit_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,7 @@
 #include "gateway/outbox/forwarder.h"
 
+#include "gateway/core/log_throttle.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -68,31 +70,6 @@ struct Flight {
   FlightState state = FlightState::waiting;
   UtcMillis oldest_received_ms = 0;
   int failures_at_send = 0;
-};
-
-// Retry warnings come from a remote party's behaviour: at most one per interval per key.
-class Throttle {
- public:
-  explicit Throttle(milliseconds interval) : interval_(interval) {}
-  bool allow(const std::string& key, SteadyTime now, std::uint64_t& held) {
-    auto& slot = slots_[key];
-    if (slot.logged && now - slot.last < interval_) {
-      ++slot.held;
-      return false;
-    }
-    held = slot.held;
-    slot = Slot{now, 0, true};
-    return true;
-  }
-
- private:
-  struct Slot {
-    SteadyTime last{};
-    std::uint64_t held = 0;
-    bool logged = false;
-  };
-  milliseconds interval_;
-  std::map<std::string, Slot> slots_;
 };
 
 std::string cut(std::string_view s, std::size_t max) {
@@ -201,7 +178,8 @@ class Forwarder::Destination {
   Backoff backoff_;
   std::function<double()> jitter_;
   std::shared_ptr<Inbox> inbox_;
-  Throttle throttle_;
+  // Retry warnings come from a remote party's behaviour: at most one per interval per key.
+  LogThrottle throttle_;
 
   // Touched only by the destination's own thread (or step()'s caller).
   std::deque<Flight> stream_;

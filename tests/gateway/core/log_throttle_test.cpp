@@ -1,4 +1,4 @@
-#include "gateway/ingest/rate_limited_log.h"
+#include "gateway/core/log_throttle.h"
 
 #include <gtest/gtest.h>
 
@@ -11,15 +11,15 @@ using TimePoint = std::chrono::steady_clock::time_point;
 // A fixed origin far from the clock's epoch, so "zero" never means "unset".
 const TimePoint kT0 = TimePoint{} + 1000h;
 
-TEST(RateLimiter, FirstIsAllowedWithNothingSuppressed) {
-  RateLimiter limit(10s);
+TEST(LogThrottle, FirstIsAllowedWithNothingSuppressed) {
+  SharedLogThrottle limit(10s);
   std::uint64_t suppressed = 99;
   EXPECT_TRUE(limit.allow("k", kT0, suppressed));
   EXPECT_EQ(suppressed, 0u);
 }
 
-TEST(RateLimiter, HoldsWithinTheIntervalAndReportsTheCountAfterIt) {
-  RateLimiter limit(10s);
+TEST(LogThrottle, HoldsWithinTheIntervalAndReportsTheCountAfterIt) {
+  SharedLogThrottle limit(10s);
   std::uint64_t suppressed = 0;
   ASSERT_TRUE(limit.allow("k", kT0, suppressed));
   EXPECT_FALSE(limit.allow("k", kT0 + 1s, suppressed));
@@ -35,8 +35,8 @@ TEST(RateLimiter, HoldsWithinTheIntervalAndReportsTheCountAfterIt) {
   EXPECT_EQ(suppressed, 0u);
 }
 
-TEST(RateLimiter, KeysAreIndependent) {
-  RateLimiter limit(10s);
+TEST(LogThrottle, KeysAreIndependent) {
+  SharedLogThrottle limit(10s);
   std::uint64_t suppressed = 0;
   ASSERT_TRUE(limit.allow("malformed_json", kT0, suppressed));
   EXPECT_TRUE(limit.allow("missing_field", kT0, suppressed));
@@ -44,8 +44,8 @@ TEST(RateLimiter, KeysAreIndependent) {
   EXPECT_FALSE(limit.allow("missing_field", kT0 + 1s, suppressed));
 }
 
-TEST(RateLimiter, SetIntervalAppliesToTheNextCall) {
-  RateLimiter limit(1h);
+TEST(LogThrottle, SetIntervalAppliesToTheNextCall) {
+  SharedLogThrottle limit(1h);
   std::uint64_t suppressed = 0;
   ASSERT_TRUE(limit.allow("k", kT0, suppressed));
   EXPECT_FALSE(limit.allow("k", kT0 + 1s, suppressed));
