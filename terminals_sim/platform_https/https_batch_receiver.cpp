@@ -268,6 +268,12 @@ struct HttpsBatchReceiver::Impl {
                                    options.key_file + "' or client CA '" + options.client_ca_file +
                                    "'");
     }
+    // A server that asks for client certificates needs a session id context, or OpenSSL
+    // answers every resumed handshake (libcurl resumes on each new connection) with an
+    // internal_error alert.
+    static constexpr unsigned char kSessionContext[] = "ykt-platform-sim";
+    SSL_CTX_set_session_id_context(server->ssl_context(), kSessionContext,
+                                   sizeof kSessionContext - 1);
     const auto threads = static_cast<std::size_t>(std::max(1, options.threads));
     server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server->set_keep_alive_timeout(options.keep_alive_timeout_s);
