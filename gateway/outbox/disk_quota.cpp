@@ -63,12 +63,13 @@ Result<DiskUsage> DiskQuota::refresh() {
     over_.store(over);
     if (over) {
       log_->error(
-          "disk quota reached: used_mb={} quota_mb={}; new records are not acked (the "
+          "disk quota reached: used_mb={:.1f} quota_mb={:.1f}; new records are not acked (the "
           "terminals keep them) until forwarding and pruning free space",
-          u.total() >> 20, quota >> 20);
+          static_cast<double>(u.total()) / 1048576.0, static_cast<double>(quota) / 1048576.0);
     } else {
-      log_->warn("disk quota alarm cleared: used_mb={} quota_mb={}; acking new records again",
-                 u.total() >> 20, quota >> 20);
+      log_->warn("disk quota alarm cleared: used_mb={:.1f} quota_mb={:.1f}; acking new records again",
+                 static_cast<double>(u.total()) / 1048576.0,
+                 static_cast<double>(quota) / 1048576.0);
     }
   }
   return u;

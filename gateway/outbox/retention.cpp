@@ -211,9 +211,10 @@ void Housekeeper::run_once(bool prune_now) {
       last_full_warning_ = now;
       const DiskUsage u = quota_.usage();
       log_->error(
-          "disk quota still reached: used_mb={} quota_mb={}; what is left is not yet "
+          "disk quota still reached: used_mb={:.1f} quota_mb={:.1f}; what is left is not yet "
           "acked by every platform (or is a dead letter) and is kept",
-          u.total() >> 20, quota_.quota_bytes() >> 20);
+          static_cast<double>(u.total()) / 1048576.0,
+          static_cast<double>(quota_.quota_bytes()) / 1048576.0);
     }
   }
   if (prune_now) {
