@@ -113,7 +113,7 @@ struct UpstreamConfig {
   int batch_max_bytes = 262144;  // uncompressed
   int batch_linger_ms = 200;
   int retry_min_ms = 500;
-  int retry_max_ms = 60000;
+  int retry_max_ms = 10000;
 };
 
 // The HTTPS cross-province link (connectors/https). An empty url means no link: records routed

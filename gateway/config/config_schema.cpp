@@ -216,7 +216,7 @@ std::vector<KeySpec> build_schema() {
               "How long a batch that is not full waits for more records, in milliseconds"),
       integer("upstream.retry_min_ms", 500, 10, 600'000,
               "First retry delay cap in milliseconds; doubles per failure, with full jitter"),
-      integer("upstream.retry_max_ms", 60'000, 100, 3'600'000,
+      integer("upstream.retry_max_ms", 10'000, 100, 3'600'000,
               "Largest retry delay cap in milliseconds; at least upstream.retry_min_ms"),
 
       // https: the cross-province link (docs/upstream-https.md)

@@ -43,7 +43,7 @@ struct ForwarderOptions {
   std::string gateway_id;  // first part of every batch id, and "gateway" in every record line
   BatchLimits limits;
   std::chrono::milliseconds retry_min{500};
-  std::chrono::milliseconds retry_max{60'000};
+  std::chrono::milliseconds retry_max{10'000};
   // How often an idle destination looks for new rows when nobody calls wake().
   std::chrono::milliseconds poll_interval{20};
   // How often the rows not yet read are counted for the backlog figure (a COUNT over them).

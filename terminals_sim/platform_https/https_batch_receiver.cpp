@@ -277,6 +277,10 @@ struct HttpsBatchReceiver::Impl {
     const auto threads = static_cast<std::size_t>(std::max(1, options.threads));
     server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server->set_keep_alive_timeout(options.keep_alive_timeout_s);
+    // cpp-httplib leaves Nagle on (each answer then waits ~40 ms for the client's delayed ACK)
+    // and closes a connection after 5 requests; a batch receiver wants neither.
+    server->set_tcp_nodelay(true);
+    server->set_keep_alive_max_count(100000);
     server->set_payload_max_length(options.max_body_bytes);
     server->Post("/batches",
                  [this](const httplib::Request& req, httplib::Response& res,
