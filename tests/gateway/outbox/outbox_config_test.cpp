@@ -39,7 +39,7 @@ TEST(OutboxConfig, DefaultsAndPaths) {
   EXPECT_EQ(f.limits.max_bytes, 262144);
   EXPECT_EQ(f.limits.linger.count(), 200);
   EXPECT_EQ(f.retry_min.count(), 500);
-  EXPECT_EQ(f.retry_max.count(), 60000);
+  EXPECT_EQ(f.retry_max.count(), 10000);
 
   const RetentionOptions r = retention_options_from(*c);
   EXPECT_EQ(r.retention_days, 30);
