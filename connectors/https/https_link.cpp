@@ -1,7 +1,5 @@
 #include "connectors/https/https_link.h"
 
-#include "gateway/core/log_throttle.h"
-
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "connectors/https/http_outcome.h"
+#include "gateway/core/log_throttle.h"
 #include "gateway/core/version.h"
 
 namespace yktgw::https {
@@ -320,7 +319,8 @@ struct HttpsLink::Impl {
           "certificate and the client certificate; records are kept{}",
           options.destination, endpoint, o.transport_detail,
           held ? " (" + std::to_string(held) + " similar not logged)" : std::string());
-    } else if (o.transport != TransportError::none && throttle.allow(to_string(o.transport), std::chrono::steady_clock::now(), held)) {
+    } else if (o.transport != TransportError::none &&
+               throttle.allow(to_string(o.transport), std::chrono::steady_clock::now(), held)) {
       log->warn("https destination={} url={} {}: {}; records are kept{}", options.destination,
                 endpoint, to_string(o.transport), o.transport_detail,
                 held ? " (" + std::to_string(held) + " similar not logged)" : std::string());

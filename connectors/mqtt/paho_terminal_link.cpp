@@ -48,7 +48,8 @@ paho::connect_options PahoTerminalLink::Impl::connect_options() const {
                .automatic_reconnect(false);  // reconnects are ours: ms backoff with jitter
   if (!opt.username.empty()) b.user_name(opt.username).password(opt.password);
   if (opt.uri.starts_with("ssl://") || opt.uri.starts_with("mqtts://")) {
-    auto ssl = paho::ssl_options_builder().enable_server_cert_auth(opt.tls_verify).verify(opt.tls_verify);
+    auto ssl =
+        paho::ssl_options_builder().enable_server_cert_auth(opt.tls_verify).verify(opt.tls_verify);
     if (!opt.tls_ca_file.empty()) ssl.trust_store(opt.tls_ca_file);
     if (!opt.tls_cert_file.empty()) ssl.key_store(opt.tls_cert_file);
     if (!opt.tls_key_file.empty()) ssl.private_key(opt.tls_key_file);
@@ -86,10 +87,11 @@ bool PahoTerminalLink::Impl::connect_once() {
     if (connack.get_properties().contains(paho::property::RECEIVE_MAXIMUM))
       receive_max = paho::get<uint16_t>(connack.get_properties(), paho::property::RECEIVE_MAXIMUM);
     if (receive_max < opt.max_inflight) {
-      log->warn("broker receive maximum {} is below mqtt.max_inflight {}: replies will queue in "
-                "the client under load; raise the broker's limit (mosquitto: "
-                "max_inflight_messages 0)",
-                receive_max, opt.max_inflight);
+      log->warn(
+          "broker receive maximum {} is below mqtt.max_inflight {}: replies will queue in "
+          "the client under load; raise the broker's limit (mosquitto: "
+          "max_inflight_messages 0)",
+          receive_max, opt.max_inflight);
     }
     // Without this every QoS 1 round trip waits on Nagle + delayed ACK (88 ms on loopback).
     const int nodelay = set_tcp_nodelay_to_broker(opt.uri);
@@ -243,8 +245,9 @@ void PahoTerminalLink::stop(int timeout_ms) {
   try {
     if (d.cli->is_connected()) {
       if (!d.opt.presence_topic.empty()) {
-        d.cli->publish(d.opt.presence_topic, d.opt.presence_offline.data(),
-                       d.opt.presence_offline.size(), 1, true)
+        d.cli
+            ->publish(d.opt.presence_topic, d.opt.presence_offline.data(),
+                      d.opt.presence_offline.size(), 1, true)
             ->wait_for(std::chrono::milliseconds(timeout_ms / 2));
       }
       // Paho waits up to the timeout for in-flight QoS 1 publishes (our acks) to complete.

@@ -7,17 +7,20 @@
 #include <chrono>
 #include <cstring>
 
-#include "connectors/mqtt/paho_terminal_link.h"
-#include "gateway/app/logging.h"
 #include "connectors/https/https_link.h"
+#include "connectors/mqtt/paho_terminal_link.h"
 #include "connectors/zmq/district_link.h"
+#include "gateway/app/logging.h"
 #include "gateway/app/txn_annotator.h"
 #include "gateway/cardlist/attribute_names.h"
 #include "gateway/cardlist/card_list_cache.h"
 #include "gateway/cardlist/card_list_updater.h"
+#include "gateway/core/version.h"
 #include "gateway/core/worker_pool.h"
 #include "gateway/credentials/decoders.h"
 #include "gateway/crypto/sm2.h"
+#include "gateway/ingest/dispatcher.h"
+#include "gateway/interfaces/clock.h"
 #include "gateway/outbox/disk_quota.h"
 #include "gateway/outbox/forwarder.h"
 #include "gateway/outbox/outbox_config.h"
@@ -25,9 +28,6 @@
 #include "gateway/outbox/router.h"
 #include "gateway/policy/policy_authorizer.h"
 #include "gateway/policy/policy_setup.h"
-#include "gateway/core/version.h"
-#include "gateway/ingest/dispatcher.h"
-#include "gateway/interfaces/clock.h"
 #include "gateway/protocol/terminal_protocol.h"
 #include "gateway/store/sqlite_record_store.h"
 
@@ -134,7 +134,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   auto dopts = district::district_link_options(config.district, config.gateway.id);
   if (!dopts) return dopts.error();
   dopts->warn_interval = std::chrono::milliseconds(config.log.warn_interval_ms);
-  auto district = district::DistrictLink::start(std::move(dopts.value()), p->clock, p->log.district);
+  auto district =
+      district::DistrictLink::start(std::move(dopts.value()), p->clock, p->log.district);
   if (!district) return district.error();
   p->district = std::move(district.value());
 
@@ -172,9 +173,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
                                               p->clock, p->log.store);
   if (!pruner) return pruner.error();
   p->pruner = std::move(pruner.value());
-  p->housekeeper =
-      std::make_unique<outbox::Housekeeper>(*p->pruner, *p->quota, outbox::HousekeeperOptions{},
-                                            p->log.store);
+  p->housekeeper = std::make_unique<outbox::Housekeeper>(
+      *p->pruner, *p->quota, outbox::HousekeeperOptions{}, p->log.store);
 
   const auto& m = config.mqtt;
   mqtt::LinkOptions lo;
@@ -193,12 +193,13 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   lo.tls_cert_file = m.tls.cert_file;
   lo.tls_key_file = m.tls.key_file;
   lo.tls_verify = m.tls.verify;
-  for (auto kind : {protocol::TopicKind::auth_req, protocol::TopicKind::txn,
-                    protocol::TopicKind::status})
+  for (auto kind :
+       {protocol::TopicKind::auth_req, protocol::TopicKind::txn, protocol::TopicKind::status})
     lo.subscriptions.push_back(protocol::subscription_filter(config.gateway.site, kind));
-  lo.presence_topic = "ykt/v1/" + config.gateway.site + "/_gateway/" + config.gateway.id + "/status";
-  lo.presence_online = R"({"v":1,"gateway":")" + config.gateway.id + R"(","state":"online","version":")" +
-                       kVersion + "\"}";
+  lo.presence_topic =
+      "ykt/v1/" + config.gateway.site + "/_gateway/" + config.gateway.id + "/status";
+  lo.presence_online = R"({"v":1,"gateway":")" + config.gateway.id +
+                       R"(","state":"online","version":")" + kVersion + "\"}";
   lo.presence_offline = R"({"v":1,"gateway":")" + config.gateway.id + R"(","state":"offline"})";
   p->link = std::make_unique<mqtt::PahoTerminalLink>(std::move(lo), p->log.mqtt);
 
@@ -222,9 +223,12 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   dopt.warn_interval_ms = config.log.warn_interval_ms;
   auto* quota_ptr = p->quota.get();
   auto* forwarder_ptr = p->forwarder.get();
-  Dispatcher::Deps deps{*p->link,      *p->store,
-                        *p->engine,    *p->tokenizer,
-                        p->clock,      p->log.ingest,
+  Dispatcher::Deps deps{*p->link,
+                        *p->store,
+                        *p->engine,
+                        *p->tokenizer,
+                        p->clock,
+                        p->log.ingest,
                         p->annotator.get(),
                         [quota_ptr] { return quota_ptr->over_quota(); },
                         [forwarder_ptr] { forwarder_ptr->wake(); }};
@@ -234,7 +238,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   p->housekeeper->start();
   if (p->cardlist_updater) p->cardlist_updater->start();
   auto* dispatcher = p->dispatcher.get();
-  if (auto r = p->link->start([dispatcher](InboundMessage&& msg) { dispatcher->on_message(std::move(msg)); });
+  if (auto r = p->link->start(
+          [dispatcher](InboundMessage&& msg) { dispatcher->on_message(std::move(msg)); });
       !r) {
     return r.error();
   }
@@ -284,10 +289,11 @@ void GatewayApp::tick() {
       s.dropped_queue_full, s.publish_failed, p.dispatcher->terminals().online_count(),
       p.quota->over_quota());
   for (const auto& d : p.forwarder->stats()) {
-    p.log.forward->info("forward destination={} state={} backlog={} in_flight={} lag_ms={} "
-                        "dead_letters={}",
-                        d.destination, outbox::to_string(d.state), d.backlog, d.in_flight,
-                        d.lag_ms, d.dead_letters);
+    p.log.forward->info(
+        "forward destination={} state={} backlog={} in_flight={} lag_ms={} "
+        "dead_letters={}",
+        d.destination, outbox::to_string(d.state), d.backlog, d.in_flight, d.lag_ms,
+        d.dead_letters);
   }
 }
 
@@ -298,10 +304,10 @@ void GatewayApp::shutdown() {
   const auto t0 = std::chrono::steady_clock::now();
   p.log.main->info("stopping: intake closed");
   p.link->stop_intake();
-  p.dispatcher->stop();     // finishes queued messages
-  p.crypto_pool->stop();    // finishes queued QR checks; their replies still go out
-  p.district->stop();       // pending online requests answer link_down and fall back offline
-  p.store->close();         // commits what is queued; the completions publish the acks
+  p.dispatcher->stop();   // finishes queued messages
+  p.crypto_pool->stop();  // finishes queued QR checks; their replies still go out
+  p.district->stop();     // pending online requests answer link_down and fall back offline
+  p.store->close();       // commits what is queued; the completions publish the acks
   p.link->stop(2000);
   p.forwarder->stop(std::chrono::seconds(2));  // unfinished batches resume from outbox.db
   if (p.crossprov) p.crossprov->stop();
@@ -309,11 +315,11 @@ void GatewayApp::shutdown() {
   if (p.cardlist_updater) p.cardlist_updater->stop();
   p.policy.counters->close();
   const auto s = p.store->stats();
-  p.log.main->info("stopped in {} ms stored={} duplicates={} failed={}",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - t0)
-                       .count(),
-                   s.stored, s.duplicates, s.failed);
+  p.log.main->info(
+      "stopped in {} ms stored={} duplicates={} failed={}",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count(),
+      s.stored, s.duplicates, s.failed);
   p.log.flush();
 }
 

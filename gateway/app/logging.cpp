@@ -39,7 +39,7 @@ Result<Loggers> make_loggers(const LogConfig& cfg, const std::string& log_dir) {
     l->flush_on(spdlog::level::warn);
     return l;
   };
-  Loggers out{make("main"),     make("mqtt"),   make("ingest"),  make("store"),
+  Loggers out{make("main"),     make("mqtt"),   make("ingest"),   make("store"),
               make("cardlist"), make("policy"), make("district"), make("forward")};
   return out;
 }

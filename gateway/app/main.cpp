@@ -1,12 +1,12 @@
 // yktgw: the township gateway of the resident-services one-card programme.
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -113,13 +113,14 @@ int cardlist_stats(const std::string& path, const std::vector<std::string>& sets
   if (!db) return fail(db.error().message);
   auto st = db->stats();
   if (!st) return fail(st.error().message);
-  std::printf("{\"version\":%lld,\"total\":%llu,\"active\":%llu,\"lost\":%llu,\"frozen\":%llu,"
-              "\"cancelled\":%llu}\n",
-              static_cast<long long>(st->version), static_cast<unsigned long long>(st->total),
-              static_cast<unsigned long long>(st->by_status[0]),
-              static_cast<unsigned long long>(st->by_status[1]),
-              static_cast<unsigned long long>(st->by_status[2]),
-              static_cast<unsigned long long>(st->by_status[3]));
+  std::printf(
+      "{\"version\":%lld,\"total\":%llu,\"active\":%llu,\"lost\":%llu,\"frozen\":%llu,"
+      "\"cancelled\":%llu}\n",
+      static_cast<long long>(st->version), static_cast<unsigned long long>(st->total),
+      static_cast<unsigned long long>(st->by_status[0]),
+      static_cast<unsigned long long>(st->by_status[1]),
+      static_cast<unsigned long long>(st->by_status[2]),
+      static_cast<unsigned long long>(st->by_status[3]));
   return 0;
 }
 
@@ -225,12 +226,13 @@ int main(int argc, char** argv) {
   auto* stats = cardlist->add_subcommand("stats", "Print the list version and counts");
   stats->fallthrough();
 
-  auto* keygen = app.add_subcommand("keygen", "Make keys: curve (district link) or hmac (card tokens)");
+  auto* keygen =
+      app.add_subcommand("keygen", "Make keys: curve (district link) or hmac (card tokens)");
   keygen->require_subcommand(1);
   std::string key_out;
   bool key_force = false;
-  auto* keygen_curve_cmd =
-      keygen->add_subcommand("curve", "CURVE key pair for the district link; prints the public key");
+  auto* keygen_curve_cmd = keygen->add_subcommand(
+      "curve", "CURVE key pair for the district link; prints the public key");
   keygen_curve_cmd->add_option("--out", key_out, "Key file to write (mode 600)")->required();
   keygen_curve_cmd->add_flag("--force", key_force, "Replace an existing file");
   auto* keygen_hmac_cmd = keygen->add_subcommand("hmac", "District HMAC-SM3 key for card tokens");

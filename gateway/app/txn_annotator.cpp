@@ -18,7 +18,8 @@ void RecordAnnotator::annotate(const Credential& c, std::string_view terminal,
         rec.card.masked = mask_card_number(c.card_no);
         if (c.card_no.size() == 18 && std::isdigit(static_cast<unsigned char>(c.card_no[0])) &&
             std::isdigit(static_cast<unsigned char>(c.card_no[1]))) {
-          rec.card.region = static_cast<IssuerRegion>((c.card_no[0] - '0') * 10 + (c.card_no[1] - '0'));
+          rec.card.region =
+              static_cast<IssuerRegion>((c.card_no[0] - '0') * 10 + (c.card_no[1] - '0'));
         }
       }
       break;

@@ -4,10 +4,14 @@ namespace yktgw {
 
 std::string_view to_string(CredentialType t) {
   switch (t) {
-    case CredentialType::card: return "card";
-    case CredentialType::ecard_qr: return "ecard_qr";
-    case CredentialType::ykm_qr: return "ykm_qr";
-    case CredentialType::other: return "other";
+    case CredentialType::card:
+      return "card";
+    case CredentialType::ecard_qr:
+      return "ecard_qr";
+    case CredentialType::ykm_qr:
+      return "ykm_qr";
+    case CredentialType::other:
+      return "other";
   }
   return "other";
 }
@@ -22,13 +26,18 @@ std::optional<CredentialType> credential_type_from(std::string_view s) {
 
 std::string_view to_string(Decision d) { return d == Decision::approve ? "approve" : "decline"; }
 std::string_view to_string(AuthMode m) { return m == AuthMode::online ? "online" : "offline"; }
-std::string_view to_string(TxnResult r) { return r == TxnResult::approved ? "approved" : "declined"; }
+std::string_view to_string(TxnResult r) {
+  return r == TxnResult::approved ? "approved" : "declined";
+}
 
 std::string_view to_string(AckStatus s) {
   switch (s) {
-    case AckStatus::stored: return "stored";
-    case AckStatus::duplicate: return "duplicate";
-    case AckStatus::rejected: return "rejected";
+    case AckStatus::stored:
+      return "stored";
+    case AckStatus::duplicate:
+      return "duplicate";
+    case AckStatus::rejected:
+      return "rejected";
   }
   return "rejected";
 }

@@ -34,8 +34,9 @@ Result<CardTokenizer> CardTokenizer::create(std::string key) {
   if (impl->mac == nullptr) return make_error("hmac_key", "OpenSSL has no HMAC");
   impl->keyed = EVP_MAC_CTX_new(impl->mac);
   char digest[] = "SM3";
-  std::array<OSSL_PARAM, 2> params{OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                                   OSSL_PARAM_construct_end()};
+  std::array<OSSL_PARAM, 2> params{
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
   if (impl->keyed == nullptr ||
       EVP_MAC_init(impl->keyed, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                    params.data()) != 1) {
@@ -49,8 +50,8 @@ Result<CardTokenizer> CardTokenizer::from_key_file(const std::string& path) {
   if (stat(path.c_str(), &st) != 0)
     return make_error("hmac_key", "cannot read HMAC key file '" + path + "'");
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    return make_error("hmac_key", "HMAC key file '" + path +
-                                      "' is accessible to group or others; chmod 600 it");
+    return make_error(
+        "hmac_key", "HMAC key file '" + path + "' is accessible to group or others; chmod 600 it");
   std::ifstream in(path);
   if (!in) return make_error("hmac_key", "cannot read HMAC key file '" + path + "'");
   std::stringstream ss;
@@ -83,7 +84,9 @@ std::string CardTokenizer::token(std::string_view card_no) const {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   std::size_t out_len = 0;
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(impl_->keyed);
-  bool ok = ctx != nullptr && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(normal.data()), normal.size()) == 1 &&
+  bool ok = ctx != nullptr &&
+            EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(normal.data()),
+                           normal.size()) == 1 &&
             EVP_MAC_final(ctx, out.data(), &out_len, out.size()) == 1;
   EVP_MAC_CTX_free(ctx);
   if (!ok) return {};

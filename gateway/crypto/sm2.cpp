@@ -138,8 +138,8 @@ Result<Sm2PrivateKey> Sm2PrivateKey::from_pem_file(const std::string& path) {
 std::string Sm2PrivateKey::sign(std::string_view message, std::string_view id) const {
   MdCtx ctx;
   if (!ctx.prepare(impl_->key.get(), id)) return {};
-  if (EVP_DigestSignInit_ex(ctx.md, nullptr, "SM3", nullptr, nullptr, impl_->key.get(),
-                            nullptr) != 1)
+  if (EVP_DigestSignInit_ex(ctx.md, nullptr, "SM3", nullptr, nullptr, impl_->key.get(), nullptr) !=
+      1)
     return {};
   std::size_t len = 0;
   const auto* msg = reinterpret_cast<const unsigned char*>(message.data());
@@ -168,7 +168,9 @@ std::string Sm2PrivateKey::public_pem() const {
   return out;
 }
 
-Result<Sm2PublicKey> Sm2PrivateKey::public_key() const { return Sm2PublicKey::from_pem(public_pem()); }
+Result<Sm2PublicKey> Sm2PrivateKey::public_key() const {
+  return Sm2PublicKey::from_pem(public_pem());
+}
 
 std::string sm3(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};

@@ -11,9 +11,8 @@ struct Dispatcher::Counters {
   using C = std::atomic<std::uint64_t>;
   C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_stored{0},
       txn_duplicate{0}, txn_rejected{0}, txn_store_failed{0}, txn_store_busy{0},
-      txn_quota_refused{0},
-      status_messages{0}, dropped_queue_full{0}, dropped_stopping{0}, unroutable{0},
-      publish_failed{0}, bad_response_topic{0};
+      txn_quota_refused{0}, status_messages{0}, dropped_queue_full{0}, dropped_stopping{0},
+      unroutable{0}, publish_failed{0}, bad_response_topic{0};
   std::array<C, kReasonCount> auth_by_reason{};
   std::array<C, kReasonCount> refused_by_reason{};
 
@@ -22,7 +21,9 @@ struct Dispatcher::Counters {
 
 namespace {
 
-std::uint64_t load(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+std::uint64_t load(const std::atomic<std::uint64_t>& c) {
+  return c.load(std::memory_order_relaxed);
+}
 
 std::size_t idx(Reason r) { return static_cast<std::size_t>(r); }
 
@@ -93,9 +94,15 @@ void Dispatcher::handle(InboundMessage& msg) {
     return;
   }
   switch (topic->kind) {
-    case protocol::TopicKind::auth_req: handle_auth(msg, topic->address); break;
-    case protocol::TopicKind::txn: handle_txn(msg, topic->address); break;
-    case protocol::TopicKind::status: handle_status(msg, topic->address); break;
+    case protocol::TopicKind::auth_req:
+      handle_auth(msg, topic->address);
+      break;
+    case protocol::TopicKind::txn:
+      handle_txn(msg, topic->address);
+      break;
+    case protocol::TopicKind::status:
+      handle_status(msg, topic->address);
+      break;
   }
 }
 
@@ -120,8 +127,9 @@ void Dispatcher::reply(const InboundMessage& request, const TopicAddress& from,
     const std::string prefix = "ykt/v1/" + from.site + "/" + from.terminal + "/";
     const auto& rt = request.response_topic;
     // Nor may it name one of the topics the gateway itself reads.
-    if (rt.size() <= 256 && rt.size() > prefix.size() && rt.compare(0, prefix.size(), prefix) == 0 &&
-        rt.find_first_of("+#") == std::string::npos && !protocol::parse_topic(rt)) {
+    if (rt.size() <= 256 && rt.size() > prefix.size() &&
+        rt.compare(0, prefix.size(), prefix) == 0 && rt.find_first_of("+#") == std::string::npos &&
+        !protocol::parse_topic(rt)) {
       out.topic = rt;
       out.correlation_data = request.correlation_data;
       out.has_correlation = request.has_correlation;
@@ -153,7 +161,9 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
     refuse({Reason::payload_too_large,
             "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
                 std::to_string(options_.max_payload_bytes),
-            {}, {}, {}});
+            {},
+            {},
+            {}});
     return;
   }
   auto parsed = protocol::parse_auth_request(msg.payload);
@@ -164,8 +174,10 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
   AuthRequest& req = *parsed.value;
   if (req.terminal != from.terminal) {
     refuse({Reason::terminal_mismatch,
-            "payload terminal '" + req.terminal + "' differs from topic terminal", req.req_id,
-            {}, req.terminal});
+            "payload terminal '" + req.terminal + "' differs from topic terminal",
+            req.req_id,
+            {},
+            req.terminal});
     return;
   }
   terminals_.on_message(from.terminal, now, /*refused=*/false);
@@ -201,7 +213,9 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     refuse({Reason::payload_too_large,
             "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
                 std::to_string(options_.max_payload_bytes),
-            {}, {}, {}});
+            {},
+            {},
+            {}});
     return;
   }
   auto parsed = protocol::parse_txn(msg.payload);
@@ -212,8 +226,8 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   protocol::TxnMessage& t = *parsed.value;
   if (t.terminal != from.terminal) {
     refuse({Reason::terminal_mismatch,
-            "payload terminal '" + t.terminal + "' differs from topic terminal", t.req_id,
-            t.txn_id, t.terminal});
+            "payload terminal '" + t.terminal + "' differs from topic terminal", t.req_id, t.txn_id,
+            t.terminal});
     return;
   }
   terminals_.on_message(from.terminal, now, /*refused=*/false);
@@ -222,9 +236,10 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     Counters::inc(counters_->txn_quota_refused);
     std::uint64_t suppressed = 0;
     if (deps_.log && warn_limit_.allow("disk_quota", deps_.clock.steady(), suppressed)) {
-      deps_.log->warn("disk quota reached: records not acked until forwarding frees space "
-                      "suppressed={}",
-                      suppressed);
+      deps_.log->warn(
+          "disk quota reached: records not acked until forwarding frees space "
+          "suppressed={}",
+          suppressed);
     }
     return;
   }
@@ -256,19 +271,19 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   request_meta.response_topic = msg.response_topic;
   request_meta.correlation_data = msg.correlation_data;
   request_meta.has_correlation = msg.has_correlation;
-  bool taken = deps_.store.submit(
-      std::move(rec), [this, from, txn_id = t.txn_id, meta = std::move(request_meta)](StoreOutcome o) {
-        if (o == StoreOutcome::failed) {
-          Counters::inc(counters_->txn_store_failed);
-          return;  // no ack: the terminal keeps the record and resends it
-        }
-        if (deps_.records_committed) deps_.records_committed();
-        TxnAck ack;
-        ack.txn_id = txn_id;
-        ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
-        Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored : counters_->txn_duplicate);
-        reply(meta, from, protocol::txn_ack_topic(from), protocol::serialize(ack));
-      });
+  bool taken = deps_.store.submit(std::move(rec), [this, from, txn_id = t.txn_id,
+                                                   meta = std::move(request_meta)](StoreOutcome o) {
+    if (o == StoreOutcome::failed) {
+      Counters::inc(counters_->txn_store_failed);
+      return;  // no ack: the terminal keeps the record and resends it
+    }
+    if (deps_.records_committed) deps_.records_committed();
+    TxnAck ack;
+    ack.txn_id = txn_id;
+    ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
+    Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored : counters_->txn_duplicate);
+    reply(meta, from, protocol::txn_ack_topic(from), protocol::serialize(ack));
+  });
   if (!taken) Counters::inc(counters_->txn_store_busy);
 }
 

@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/core/log_throttle.h"
 #include "gateway/core/reason.h"
 #include "gateway/crypto/card_tokenizer.h"
-#include "gateway/core/log_throttle.h"
 #include "gateway/ingest/terminal_registry.h"
 #include "gateway/interfaces/authorizer.h"
 #include "gateway/interfaces/clock.h"
@@ -56,10 +56,10 @@ struct IngestStats {
   std::uint64_t status_messages = 0;
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t dropped_stopping = 0;
-  std::uint64_t unroutable = 0;         // topic outside our layout or site
-  std::uint64_t publish_failed = 0;     // replies Paho would not take (backpressure, offline)
-  std::uint64_t bad_response_topic = 0; // v5 response topics outside the terminal's prefix
-  std::array<std::uint64_t, kReasonCount> auth_by_reason{};  // decisions and refusals
+  std::uint64_t unroutable = 0;          // topic outside our layout or site
+  std::uint64_t publish_failed = 0;      // replies Paho would not take (backpressure, offline)
+  std::uint64_t bad_response_topic = 0;  // v5 response topics outside the terminal's prefix
+  std::array<std::uint64_t, kReasonCount> auth_by_reason{};     // decisions and refusals
   std::array<std::uint64_t, kReasonCount> refused_by_reason{};  // bad input, all kinds
 };
 

@@ -39,9 +39,9 @@ std::vector<TerminalInfo> TerminalRegistry::snapshot() const {
 
 std::size_t TerminalRegistry::online_count() const {
   std::lock_guard lock(mu_);
-  return static_cast<std::size_t>(std::count_if(terminals_.begin(), terminals_.end(), [](const auto& kv) {
-    return kv.second.state == TerminalState::online;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(terminals_.begin(), terminals_.end(),
+                    [](const auto& kv) { return kv.second.state == TerminalState::online; }));
 }
 
 }  // namespace yktgw

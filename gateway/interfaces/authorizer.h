@@ -10,7 +10,7 @@ namespace yktgw {
 
 struct TapContext {
   std::string_view site;
-  std::string_view terminal;   // from the topic, already matched against the payload
+  std::string_view terminal;  // from the topic, already matched against the payload
   UtcMillis received_ms = 0;
   std::string_view mac_input;  // canonical form of the request for the per-terminal MAC
 };

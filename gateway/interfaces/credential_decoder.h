@@ -32,7 +32,8 @@ class CredentialDecoder {
   // True when decoding is expensive (SM2 verification) and belongs on the crypto pool rather
   // than on the worker that also answers card taps.
   virtual bool expensive() const = 0;
-  virtual DecodedCredential decode(const Credential& credential, const DecodeContext& ctx) const = 0;
+  virtual DecodedCredential decode(const Credential& credential,
+                                   const DecodeContext& ctx) const = 0;
 };
 
 }  // namespace yktgw

@@ -15,7 +15,7 @@ struct Batch {
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
   std::uint32_t count = 0;
-  std::string payload;      // compressed, as documented in docs/upstream-protocol.md
+  std::string payload;  // compressed, as documented in docs/upstream-protocol.md
   bool operator==(const Batch&) const = default;
 };
 

@@ -67,9 +67,9 @@ Result<DiskUsage> DiskQuota::refresh() {
           "terminals keep them) until forwarding and pruning free space",
           static_cast<double>(u.total()) / 1048576.0, static_cast<double>(quota) / 1048576.0);
     } else {
-      log_->warn("disk quota alarm cleared: used_mb={:.1f} quota_mb={:.1f}; acking new records again",
-                 static_cast<double>(u.total()) / 1048576.0,
-                 static_cast<double>(quota) / 1048576.0);
+      log_->warn(
+          "disk quota alarm cleared: used_mb={:.1f} quota_mb={:.1f}; acking new records again",
+          static_cast<double>(u.total()) / 1048576.0, static_cast<double>(quota) / 1048576.0);
     }
   }
   return u;

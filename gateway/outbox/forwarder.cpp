@@ -1,7 +1,5 @@
 #include "gateway/outbox/forwarder.h"
 
-#include "gateway/core/log_throttle.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "gateway/core/log_throttle.h"
 #include "gateway/outbox/backoff.h"
 #include "gateway/outbox/batch_format.h"
 #include "gateway/outbox/outbox_db.h"

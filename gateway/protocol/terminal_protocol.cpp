@@ -4,11 +4,10 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 // Everything here runs on untrusted input from terminals (and, in the simulator, from the
 // gateway): no function may throw or crash, whatever the bytes. nlohmann is used only in its
@@ -27,11 +26,11 @@ using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::string_view kTopicRoot = "ykt/v1/";
 
-constexpr std::size_t kMaxIdLen = 64;        // req_id, txn_id, site, terminal
-constexpr std::size_t kMaxCodeLen = 32;      // scenario, credential.method
+constexpr std::size_t kMaxIdLen = 64;    // req_id, txn_id, site, terminal
+constexpr std::size_t kMaxCodeLen = 32;  // scenario, credential.method
 constexpr std::size_t kMaxCardNoLen = 32;
-constexpr std::size_t kMaxMacLen = 128;      // hex digits
-constexpr std::size_t kMaxQrLen = 4096;      // bytes
+constexpr std::size_t kMaxMacLen = 128;  // hex digits
+constexpr std::size_t kMaxQrLen = 4096;  // bytes
 constexpr std::size_t kMaxTxnReasonLen = 64;
 constexpr std::size_t kMaxKindLen = 32;
 constexpr std::size_t kMaxFirmwareLen = 64;
@@ -46,9 +45,7 @@ bool is_alnum(char c) {
 bool is_printable_ascii(char c) { return c >= 0x20 && c <= 0x7e; }
 bool is_id_char(char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; }
 bool is_txn_id_char(char c) { return is_id_char(c) || c == ':'; }
-bool is_code_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
+bool is_code_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
 bool is_hex_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -229,9 +226,9 @@ bool open_message(std::string_view payload, Json& obj, ParseError& err) {
   if (obj.is_discarded()) {
     ErrorLocator locator;
     Json::sax_parse(payload.begin(), payload.end(), &locator);
-    set_error(err, Reason::malformed_json,
-              "payload is not valid JSON (error near byte " + std::to_string(locator.position) +
-                  ")");
+    set_error(
+        err, Reason::malformed_json,
+        "payload is not valid JSON (error near byte " + std::to_string(locator.position) + ")");
     return false;
   }
   if (!obj.is_object()) {

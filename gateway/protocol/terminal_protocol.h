@@ -27,7 +27,7 @@ struct ParsedTopic {
 // "ykt/v1/{site}/{terminal}/auth/req" | ".../txn" | ".../status"; nullopt for anything else.
 std::optional<ParsedTopic> parse_topic(std::string_view topic);
 
-std::string auth_request_topic(const TopicAddress& a);  // ykt/v1/{site}/{terminal}/auth/req
+std::string auth_request_topic(const TopicAddress& a);   // ykt/v1/{site}/{terminal}/auth/req
 std::string auth_response_topic(const TopicAddress& a);  // .../auth/resp
 std::string txn_topic(const TopicAddress& a);            // .../txn
 std::string txn_ack_topic(const TopicAddress& a);        // .../txn/ack

@@ -58,8 +58,10 @@ Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(
   auto db = sqlite::Database::open(options.path, /*create=*/true);
   if (!db) return db.error();
   auto wal = db->exec("PRAGMA journal_mode=WAL");
-  if (!wal) return make_error("sqlite_open", options.path + ": cannot enable WAL: " + wal.error().message);
-  std::string sync = options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  if (!wal)
+    return make_error("sqlite_open", options.path + ": cannot enable WAL: " + wal.error().message);
+  std::string sync =
+      options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
   if (auto r = db->exec(sync); !r) return r.error();
   if (auto v = sqlite::migrate(*db, migrations(), options.path); !v) return v.error();
   auto store = std::unique_ptr<SqliteRecordStore>(
@@ -80,7 +82,8 @@ SqliteRecordStore::~SqliteRecordStore() { close(); }
 bool SqliteRecordStore::submit(TxnRecord record, Completion done) {
   {
     std::lock_guard lock(mu_);
-    if (closing_ || queue_.size() >= static_cast<std::size_t>(options_.queue_capacity)) return false;
+    if (closing_ || queue_.size() >= static_cast<std::size_t>(options_.queue_capacity))
+      return false;
     queue_.push_back(Pending{std::move(record), std::move(done)});
     ++submitted_;
   }
@@ -172,7 +175,8 @@ void SqliteRecordStore::commit_batch(std::deque<Pending>& batch) {
         failure = db_.last_error();
         break;
       }
-      outcomes[i] = sqlite3_changes(db_.get()) == 1 ? StoreOutcome::stored : StoreOutcome::duplicate;
+      outcomes[i] =
+          sqlite3_changes(db_.get()) == 1 ? StoreOutcome::stored : StoreOutcome::duplicate;
     }
     insert_.reset();
     if (failure.empty()) {

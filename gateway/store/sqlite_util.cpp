@@ -10,8 +10,8 @@ Result<Database> Database::open(const std::string& path, bool create, bool read_
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Database db(raw);
   if (rc != SQLITE_OK) {
-    return make_error("sqlite_open", "cannot open database '" + path + "': " +
-                                         (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    return make_error("sqlite_open", "cannot open database '" + path +
+                                         "': " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, 5000);
@@ -57,8 +57,8 @@ Result<int> migrate(const Database& db, const std::vector<std::string_view>& mig
     if (auto r = db.exec(sql); !r) {
       (void)db.exec("ROLLBACK");
       return make_error("schema_migration", name + ": migration to version " +
-                                                std::to_string(v + 1) + " failed: " +
-                                                r.error().message);
+                                                std::to_string(v + 1) +
+                                                " failed: " + r.error().message);
     }
   }
   return known;

@@ -6,8 +6,8 @@
 namespace yktgw::sim {
 
 std::optional<char> citizen_id_check_char(std::string_view first17) {
-  static constexpr std::array<int, 17> kWeights{7, 9, 10, 5, 8, 4, 2, 1, 6,
-                                                3, 7, 9, 10, 5, 8, 4, 2};
+  static constexpr std::array<int, 17> kWeights{7, 9, 10, 5,  8, 4, 2, 1, 6,
+                                                3, 7, 9,  10, 5, 8, 4, 2};
   static constexpr std::string_view kCheck = "10X98765432";
   if (first17.size() != kWeights.size()) return std::nullopt;
   int sum = 0;

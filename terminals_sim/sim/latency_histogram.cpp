@@ -7,7 +7,7 @@
 namespace yktgw::sim {
 namespace {
 
-constexpr unsigned kLinearBits = 7;                    // values < 128 get one bucket each
+constexpr unsigned kLinearBits = 7;                   // values < 128 get one bucket each
 constexpr std::uint64_t kLinear = 1u << kLinearBits;  // 128
 constexpr std::uint64_t kHalf = kLinear / 2;          // 64 sub-buckets per power of two
 constexpr std::size_t kBuckets = kLinear + (64 - kLinearBits) * kHalf;

@@ -3,7 +3,6 @@
 //   yktgw-sim population --seed 42 --cards 1000 --out FILE
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -11,10 +10,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "gateway/core/version.h"
 #include "terminals_sim/sim/population.h"
 #include "terminals_sim/sim/run_stats.h"
 #include "terminals_sim/sim/simulator.h"
-#include "gateway/core/version.h"
 
 namespace {
 

@@ -19,8 +19,8 @@ constexpr std::array<std::string_view, 24> kOtherChongqing{
     "500118", "500119", "500120", "500151", "500152", "500153", "500154", "500155"};
 constexpr std::array<std::string_view, 6> kSichuan{"510104", "510107", "510302",
                                                    "510502", "511002", "511102"};
-constexpr std::array<std::string_view, 5> kGuizhou{"520102", "520302", "520402",
-                                                   "522201", "520602"};
+constexpr std::array<std::string_view, 5> kGuizhou{"520102", "520302", "520402", "522201",
+                                                   "520602"};
 constexpr std::array<std::string_view, 3> kTibet{"540102", "540402", "540502"};
 
 template <std::size_t N>
@@ -58,11 +58,16 @@ CardStatus pick_status(std::mt19937_64& rng) {
 
 std::string_view to_string(CardStatus s) {
   switch (s) {
-    case CardStatus::active: return "active";
-    case CardStatus::lost: return "lost";
-    case CardStatus::frozen: return "frozen";
-    case CardStatus::cancelled: return "cancelled";
-    case CardStatus::unknown: return "unknown";
+    case CardStatus::active:
+      return "active";
+    case CardStatus::lost:
+      return "lost";
+    case CardStatus::frozen:
+      return "frozen";
+    case CardStatus::cancelled:
+      return "cancelled";
+    case CardStatus::unknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -96,11 +101,16 @@ Population generate_population(std::uint64_t seed, std::size_t count) {
 
 Expectation expected_outcome(CardStatus s) {
   switch (s) {
-    case CardStatus::active: return {Decision::approve, Reason::ok};
-    case CardStatus::lost: return {Decision::decline, Reason::card_lost};
-    case CardStatus::frozen: return {Decision::decline, Reason::card_frozen};
-    case CardStatus::cancelled: return {Decision::decline, Reason::card_cancelled};
-    case CardStatus::unknown: return {Decision::decline, Reason::unknown_card};
+    case CardStatus::active:
+      return {Decision::approve, Reason::ok};
+    case CardStatus::lost:
+      return {Decision::decline, Reason::card_lost};
+    case CardStatus::frozen:
+      return {Decision::decline, Reason::card_frozen};
+    case CardStatus::cancelled:
+      return {Decision::decline, Reason::card_cancelled};
+    case CardStatus::unknown:
+      return {Decision::decline, Reason::unknown_card};
   }
   return {Decision::decline, Reason::unknown_card};
 }

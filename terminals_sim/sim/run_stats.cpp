@@ -1,7 +1,6 @@
 #include "terminals_sim/sim/run_stats.h"
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace yktgw::sim {

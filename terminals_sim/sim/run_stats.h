@@ -14,8 +14,8 @@ struct RunStats {
   std::uint64_t sent = 0;
   std::uint64_t approved = 0;
   std::uint64_t declined = 0;
-  std::uint64_t timeouts = 0;  // published, no response by the end of the drain
-  std::uint64_t unsent = 0;    // scheduled, but MQTT never took them before the end
+  std::uint64_t timeouts = 0;    // published, no response by the end of the drain
+  std::uint64_t unsent = 0;      // scheduled, but MQTT never took them before the end
   std::uint64_t mismatches = 0;  // decision or reason differs from the card's expectation
   std::map<std::string, std::uint64_t> decline_reasons;
   LatencyHistogram rtt;  // from the intended send time, so a late send counts against latency

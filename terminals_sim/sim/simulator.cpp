@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "connectors/mqtt/tcp_nodelay.h"
+#include "gateway/core/version.h"
 #include "gateway/protocol/terminal_protocol.h"
 #include "terminals_sim/sim/random.h"
 #include "terminals_sim/sim/scenario_amounts.h"
 #include "terminals_sim/sim/txn_tracker.h"
-#include "gateway/core/version.h"
 
 namespace yktgw::sim {
 namespace {
@@ -108,8 +108,12 @@ class Terminal final : public paho::iaction_listener {
  public:
   Terminal(std::uint32_t index, const RunOptions& o, Inbox& inbox,
            std::atomic<std::uint64_t>& session_events)
-      : index_(index), id_(terminal_id(index)), broker_(o.broker), scenario_(o.scenario),
-        inbox_(inbox), session_events_(session_events) {
+      : index_(index),
+        id_(terminal_id(index)),
+        broker_(o.broker),
+        scenario_(o.scenario),
+        inbox_(inbox),
+        session_events_(session_events) {
     const TopicAddress address{o.site, id_};
     req_topic_ = protocol::auth_request_topic(address);
     resp_topic_ = protocol::auth_response_topic(address);
@@ -257,7 +261,10 @@ class LoadRun {
  public:
   LoadRun(const RunOptions& o, const Population& cards, std::ostream& log,
           const std::atomic<int>& stop)
-      : o_(o), cards_(cards), log_(log), stop_(stop),
+      : o_(o),
+        cards_(cards),
+        log_(log),
+        stop_(stop),
         rng_(o.seed ^ 0x9e3779b97f4a7c15ULL),  // not the population's stream
         amounts_(amount_range(o.scenario)),
         total_(static_cast<std::uint64_t>(std::floor(o.rate * o.duration_s + 1e-9))),
@@ -284,8 +291,8 @@ class LoadRun {
       resend_after_reconnects(now);
       publish_due_txns(now);
       if (now >= next_progress_) report_progress(now);
-      if (load_done_ && ((inflight_.empty() && txns_.empty()) || now >= drain_deadline_ ||
-                         stops >= 2)) {
+      if (load_done_ &&
+          ((inflight_.empty() && txns_.empty()) || now >= drain_deadline_ || stops >= 2)) {
         break;
       }
       inbox_.wait_and_take(next_wake(now), batch);
@@ -319,8 +326,8 @@ class LoadRun {
         tokens.push_back(terminals_.back()->connect());
       }
     } catch (const paho::exception& e) {
-      return make_error("mqtt_client", "cannot create MQTT client for " + o_.broker + ": " +
-                                           e.what());
+      return make_error("mqtt_client",
+                        "cannot create MQTT client for " + o_.broker + ": " + e.what());
     }
     const auto deadline = Clock::now() + kConnectTimeout;
     for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -345,9 +352,9 @@ class LoadRun {
           return make_error("subscribe_failed", t->id() + " could not subscribe to its topics");
         }
         if (Clock::now() >= deadline) {
-          return make_error("subscribe_timeout", t->id() + " got no SUBACK within " +
-                                                     std::to_string(kConnectTimeout.count()) +
-                                                     " s");
+          return make_error(
+              "subscribe_timeout",
+              t->id() + " got no SUBACK within " + std::to_string(kConnectTimeout.count()) + " s");
         }
         std::this_thread::sleep_for(milliseconds(5));
       }
@@ -427,8 +434,8 @@ class LoadRun {
       ++stats_.sent;
     } else {
       refused(why);
-      unpublished_.push_back(Unpublished{r.req_id, std::move(payload), t.index(),
-                                         now + kRefusedRetry});
+      unpublished_.push_back(
+          Unpublished{r.req_id, std::move(payload), t.index(), now + kRefusedRetry});
     }
   }
 
@@ -483,8 +490,8 @@ class LoadRun {
     const auto parsed = protocol::parse_auth_response(m.payload);
     if (!parsed.ok()) {
       ++stats_.errors;
-      note("bad_response", "unreadable auth/resp on " + terminals_[m.terminal]->id() + ": " +
-                               parsed.error.detail);
+      note("bad_response",
+           "unreadable auth/resp on " + terminals_[m.terminal]->id() + ": " + parsed.error.detail);
       return;
     }
     const AuthResponse& resp = *parsed.value;
@@ -508,11 +515,11 @@ class LoadRun {
     const Expectation want = expected_outcome(card.status);
     if (resp.decision != want.decision || resp.reason != want.reason) {
       ++stats_.mismatches;
-      note("mismatch", "req_id=" + resp.req_id + " card=" + masked(card.card_no) + " status=" +
-                           std::string(to_string(card.status)) + " expected=" +
-                           std::string(to_string(want.decision)) + "/" +
-                           std::string(reason_code(want.reason)) + " got=" +
-                           std::string(to_string(resp.decision)) + "/" +
+      note("mismatch", "req_id=" + resp.req_id + " card=" + masked(card.card_no) +
+                           " status=" + std::string(to_string(card.status)) +
+                           " expected=" + std::string(to_string(want.decision)) + "/" +
+                           std::string(reason_code(want.reason)) +
+                           " got=" + std::string(to_string(resp.decision)) + "/" +
                            std::string(reason_code(resp.reason)));
     }
     // Draw even at ratio 1.0 so that the random stream does not depend on the ratio.
@@ -543,8 +550,8 @@ class LoadRun {
     const auto parsed = protocol::parse_txn_ack(m.payload);
     if (!parsed.ok()) {
       ++stats_.errors;
-      note("bad_ack", "unreadable txn/ack on " + terminals_[m.terminal]->id() + ": " +
-                          parsed.error.detail);
+      note("bad_ack",
+           "unreadable txn/ack on " + terminals_[m.terminal]->id() + ": " + parsed.error.detail);
       return;
     }
     const TxnAck& ack = *parsed.value;
@@ -557,8 +564,12 @@ class LoadRun {
     txns_.settle(ack.txn_id);
     ++stats_.txn_acked;
     switch (ack.status) {
-      case AckStatus::stored: ++stats_.txn_stored; break;
-      case AckStatus::duplicate: ++stats_.txn_duplicate; break;
+      case AckStatus::stored:
+        ++stats_.txn_stored;
+        break;
+      case AckStatus::duplicate:
+        ++stats_.txn_duplicate;
+        break;
       case AckStatus::rejected:
         ++stats_.txn_rejected;
         ++stats_.errors;
@@ -678,11 +689,10 @@ Result<void> validate(const RunOptions& o) {
   if (!(o.duration_s >= 0)) return make_error("invalid_option", "--duration must be >= 0");
   if (o.cards < 1) return make_error("invalid_option", "--cards must be >= 1");
   // The protocol's scenario rule (§5): 1..32 of [a-z0-9_].
-  const bool scenario_ok =
-      !o.scenario.empty() && o.scenario.size() <= 32 &&
-      std::all_of(o.scenario.begin(), o.scenario.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-      });
+  const bool scenario_ok = !o.scenario.empty() && o.scenario.size() <= 32 &&
+                           std::all_of(o.scenario.begin(), o.scenario.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                           });
   if (!scenario_ok) {
     return make_error("invalid_option",
                       "--scenario must be 1..32 of a-z 0-9 _ (got '" + o.scenario + "')");

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -48,9 +48,8 @@ json ask(TestClient& c, const std::string& terminal, const std::string& payload,
 
 std::string qr_req_json(const std::string& terminal, const std::string& req_id,
                         const std::string& qr, const std::string& scenario) {
-  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal +
-         R"(","scenario":")" + scenario +
-         R"(","ts":1764379200000,"credential":{"type":"ecard_qr","qr":")" + qr +
+  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal + R"(","scenario":")" +
+         scenario + R"(","ts":1764379200000,"credential":{"type":"ecard_qr","qr":")" + qr +
          R"("},"amount_fen":0})";
 }
 
@@ -137,11 +136,11 @@ class PlatformSim {
   }
   ~PlatformSim() { proc_.stop(); }
   void start() {
-    proc_ = Process::spawn({bin_dir() + "/ykt-platform-sim", "serve", "--zmq", endpoint(),
-                            "--server-key-file", dir_ + "/server.key", "--hmac-key-file", hmac_,
-                            "--http", "off", "--population-seed", "42", "--cards", "300", "--db",
-                            ""},
-                           dir_ + "/platform.out");
+    proc_ =
+        Process::spawn({bin_dir() + "/ykt-platform-sim", "serve", "--zmq", endpoint(),
+                        "--server-key-file", dir_ + "/server.key", "--hmac-key-file", hmac_,
+                        "--http", "off", "--population-seed", "42", "--cards", "300", "--db", ""},
+                       dir_ + "/platform.out");
     wait_port(port_, 5s);
   }
   void kill() {
@@ -176,16 +175,17 @@ TEST_F(EngineTest, PlatformDownBusGoesOfflineUpToTheCapCountersSurviveARestartCl
   ASSERT_FALSE(lost.empty());
 
   std::string out;
-  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"}, &out),
-            0)
+  ASSERT_EQ(
+      run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"}, &out),
+      0)
       << out;
   GatewayFiles f = files("");  // writes the HMAC key the platform needs too
   PlatformSim platform(dir_, f.key_file);
   f = files("\n[district]\nendpoint = \"" + platform.endpoint() + "\"\nserver_public_key = \"" +
             platform.public_key() + "\"\nclient_key_file = \"" + dir_ +
             "/client.key\"\nheartbeat_interval_ms = 200\nheartbeat_timeout_ms = 700\n");
-  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "import", csv}, &out),
-            0)
+  ASSERT_EQ(
+      run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "import", csv}, &out), 0)
       << out;
 
   auto gw = std::make_unique<Gateway>(f);
@@ -297,7 +297,8 @@ class FeedServer {
     h.version = 1;
     h.created_ms = now_ms();
     std::vector<FeedEntry> e;
-    for (const auto& t : tokens_) e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::active, 0});
+    for (const auto& t : tokens_)
+      e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::active, 0});
     return encode_feed(h, e, *key_);
   }
   std::string delta() const {
@@ -318,7 +319,8 @@ class FeedServer {
     h.version = 2;
     h.created_ms = now_ms();
     std::vector<FeedEntry> e;
-    for (const auto& t : tokens_) e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::lost, 0});
+    for (const auto& t : tokens_)
+      e.push_back(FeedEntry{*token_from_hex(t), FeedOp::upsert, CardStatus::lost, 0});
     std::string bytes = encode_feed(h, e, *key_);
     bytes[bytes.size() / 2] ^= 0x01;
     return bytes;
@@ -341,7 +343,8 @@ class FeedServer {
   int snapshots_ = 0;
 };
 
-std::vector<std::string> tokens_of(const std::vector<std::string>& cards, const std::string& key_file) {
+std::vector<std::string> tokens_of(const std::vector<std::string>& cards,
+                                   const std::string& key_file) {
   auto tok = CardTokenizer::from_key_file(key_file);
   std::vector<std::string> out;
   for (const auto& c : cards) out.push_back(tok->token(c));
@@ -446,7 +449,8 @@ TEST_F(EngineTest, ATamperedSnapshotIsRefusedAndTheOldListKeepsServing) {
   EXPECT_NE(gw.log().find("feed_bad_signature"), std::string::npos) << gw.log();
   EXPECT_EQ(ask(c, t, auth_req_json(t, "after", cards[3], 0, "library"), "after")["reason"], "ok");
   std::string out;
-  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "stats"}, &out), 0);
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "stats"}, &out),
+            0);
   EXPECT_NE(out.find("\"version\":1"), std::string::npos) << out;
 }
 
@@ -454,15 +458,24 @@ TEST_F(EngineTest, ATamperedSnapshotIsRefusedAndTheOldListKeepsServing) {
 // Dynamic QR codes through MQTT: valid, replayed, expired, tampered, unknown issuer.
 
 TEST_F(EngineTest, QrCodesAreVerifiedWithTheIssuerKeys) {
-  GatewayFiles f = files("\n[credentials]\necard_key_dir = \"" + source_dir() +
-                         "/config/dev-keys/ecard\"\n");
+  GatewayFiles f =
+      files("\n[credentials]\necard_key_dir = \"" + source_dir() + "/config/dev-keys/ecard\"\n");
   Gateway gw(f);
   ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
   const std::string key = source_dir() + "/config/dev-keys/ecard/50-k1.key.pem";
   auto mint = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim", "issue-qr", "--key-file", key,
-                                  "--region", "50", "--kid", "k1", "--card", wulong_cards(1)[0],
-                                  "--hmac-key-file", f.key_file};
+    std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim",
+                                  "issue-qr",
+                                  "--key-file",
+                                  key,
+                                  "--region",
+                                  "50",
+                                  "--kid",
+                                  "k1",
+                                  "--card",
+                                  wulong_cards(1)[0],
+                                  "--hmac-key-file",
+                                  f.key_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::string out;
     EXPECT_EQ(run_command(argv, &out), 0) << out;

@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sqlite3.h>
 
@@ -21,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
 #include <regex>
@@ -65,7 +65,8 @@ bool eventually(Pred pred, milliseconds timeout, milliseconds step = 100ms) {
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -103,11 +104,10 @@ int mixed_region(std::uint64_t i) {
 }
 
 // The default routing table (upstream.district_regions "50", crossprov_regions "51,52,54").
-std::set<std::string> default_route(int region) {
-  return {region == 50 ? kDistrict : kCrossprov};
-}
+std::set<std::string> default_route(int region) { return {region == 50 ? kDistrict : kCrossprov}; }
 
-// ---- terminals ------------------------------------------------------------------------------------
+// ---- terminals
+// ------------------------------------------------------------------------------------
 
 // Several terminals publishing txn records at QoS 1. A record stays pending until a txn/ack with
 // status stored or duplicate arrives for it; until then it is published again with the same
@@ -150,8 +150,10 @@ class Fleet {
           uri, id, ::mqtt::create_options(MQTTVERSION_5, 1'000'000),
           static_cast<::mqtt::iclient_persistence*>(nullptr));
       cli->set_message_callback([this](::mqtt::const_message_ptr m) { on_ack(m->to_string()); });
-      auto opts =
-          ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
+      auto opts = ::mqtt::connect_options_builder()
+                      .mqtt_version(MQTTVERSION_5)
+                      .clean_start(true)
+                      .finalize();
       pending.push_back(cli->connect(opts));
       clients_.push_back(std::move(cli));
     }
@@ -184,7 +186,8 @@ class Fleet {
 
   // Queues `n` card records, round robin over the terminals; the i-th record of the fleet has a
   // card of region `region_of(i)`. Returns the txn ids.
-  std::vector<std::string> add(std::uint64_t n, const std::function<int(std::uint64_t)>& region_of) {
+  std::vector<std::string> add(std::uint64_t n,
+                               const std::function<int(std::uint64_t)>& region_of) {
     std::vector<std::string> ids;
     ids.reserve(n);
     {
@@ -196,10 +199,10 @@ class Fleet {
         std::snprintf(id, sizeof id, "%s:%07llu", terminals_[t].c_str(),
                       static_cast<unsigned long long>(i));
         const int region = region_of(i);
-        queue_locked(t, id,
-                     txn_json(terminals_[t], id, card_of(region, i),
-                              100 + static_cast<long long>(i % 900)),
-                     region);
+        queue_locked(
+            t, id,
+            txn_json(terminals_[t], id, card_of(region, i), 100 + static_cast<long long>(i % 900)),
+            region);
         ids.emplace_back(id);
       }
     }
@@ -384,7 +387,8 @@ class Fleet {
   std::thread pump_;
 };
 
-// ---- the platform ----------------------------------------------------------------------------------
+// ---- the platform
+// ----------------------------------------------------------------------------------
 
 struct ReceivedRow {
   long long rowid = 0;  // arrival order
@@ -533,8 +537,8 @@ class Platform {
     db_ = dir_ + "/platform.db";
     log_ = dir_ + "/platform.out";
     std::string out;
-    EXPECT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out",
-                           dir_ + "/server.key", "--force"},
+    EXPECT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out", dir_ + "/server.key",
+                           "--force"},
                           &out),
               0)
         << out;
@@ -591,7 +595,8 @@ class Platform {
   Process proc_;
 };
 
-// ---- checks ------------------------------------------------------------------------------------------
+// ---- checks
+// ------------------------------------------------------------------------------------------
 
 // Every record of `expected` (txn id -> platforms) is at exactly those platforms; the table's
 // UNIQUE (platform, source_gateway, terminal, txn_id) makes "at" mean "once".
@@ -731,7 +736,8 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[i];
 }
 
-// ---- the fixture ------------------------------------------------------------------------------------
+// ---- the fixture
+// ------------------------------------------------------------------------------------
 
 // TOML sections the test adds to write_gateway_config's base (which has [gateway], [mqtt],
 // [security], [policy] and [log]).
@@ -768,9 +774,9 @@ class ForwardingTest : public ::testing::Test {
   static void SetUpTestSuite() {
     certs_ = make_temp_dir("fw-certs");
     std::string out;
-    ASSERT_EQ(run_command({"bash", source_dir() + "/deploy/make-dev-certs.sh", certs_, kGatewayId},
-                          &out),
-              0)
+    ASSERT_EQ(
+        run_command({"bash", source_dir() + "/deploy/make-dev-certs.sh", certs_, kGatewayId}, &out),
+        0)
         << out;
   }
 
@@ -780,9 +786,9 @@ class ForwardingTest : public ::testing::Test {
     broker_ = std::make_unique<Broker>(dir_);
     files_ = write_gateway_config(dir_, broker_->uri(), kSite);  // writes the HMAC key too
     std::string out;
-    ASSERT_EQ(run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"},
-                          &out),
-              0)
+    ASSERT_EQ(
+        run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"}, &out),
+        0)
         << out;
     platform_ = std::make_unique<Platform>(dir_ + "/platform", files_.key_file, certs_);
   }
@@ -879,9 +885,8 @@ TEST_F(ForwardingTest, HundredThousandRecordsReachBothPlatformsExactlyOnceWithDr
   Fleet fleet(broker_->uri(), Fleet::Options{8, "pos", 5000ms, 10000ms, 1000});
   const auto t0 = Steady::now();
   fleet.add(kRecords, mixed_region);
-  ASSERT_TRUE(fleet.wait_all_acked(180s))
-      << fleet.acked() << " of " << kRecords << " acked\n"
-      << tail(gateway_->log());
+  ASSERT_TRUE(fleet.wait_all_acked(180s)) << fleet.acked() << " of " << kRecords << " acked\n"
+                                          << tail(gateway_->log());
   const double ack_s = seconds_since(t0);
 
   const auto acked = fleet.acked_records();
@@ -1030,15 +1035,16 @@ TEST_F(ForwardingTest, PlatformDownTerminalsStillAckedThenTheBacklogDrainsInOrde
   for (const auto& [p, bound] : {std::pair<std::string, std::size_t>{kDistrict, 0},
                                  std::pair<std::string, std::size_t>{kCrossprov, 4}}) {
     const OrderReport o = arrival_order(rows, p, last_rowid_before);
-    std::printf("%s drain: %zu batches after the outage, %zu arrived after a later one, max "
-                "displacement %zu\n",
-                p.c_str(), o.batches, o.late_batches, o.max_displacement);
+    std::printf(
+        "%s drain: %zu batches after the outage, %zu arrived after a later one, max "
+        "displacement %zu\n",
+        p.c_str(), o.batches, o.late_batches, o.max_displacement);
     EXPECT_GT(o.batches, 0u);
     EXPECT_TRUE(o.seq_increasing_within_batches) << p;
     EXPECT_LE(o.max_displacement, bound) << p;
   }
-  std::printf("drain: %zu records (backlog) in %.1f s after the platform returned\n",
-              during.size(), drain_s);
+  std::printf("drain: %zu records (backlog) in %.1f s after the platform returned\n", during.size(),
+              drain_s);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1083,10 +1089,11 @@ TEST_F(ForwardingTest, ScheduledPlatformOutagesTerminalsStillAckedNothingLost) {
   for (const auto& [p, bound] : {std::pair<std::string, std::size_t>{kDistrict, 0},
                                  std::pair<std::string, std::size_t>{kCrossprov, 4}}) {
     const OrderReport o = arrival_order(rows, p);
-    std::printf("%s: %zu batches, %zu arrived after a later one, max displacement %zu; "
-                "duplicates=%lld\n",
-                p.c_str(), o.batches, o.late_batches, o.max_displacement,
-                counts.count(p) ? counts.at(p).duplicates : -1);
+    std::printf(
+        "%s: %zu batches, %zu arrived after a later one, max displacement %zu; "
+        "duplicates=%lld\n",
+        p.c_str(), o.batches, o.late_batches, o.max_displacement,
+        counts.count(p) ? counts.at(p).duplicates : -1);
     EXPECT_TRUE(o.seq_increasing_within_batches) << p;
     EXPECT_LE(o.max_displacement, bound) << p;
   }
@@ -1137,9 +1144,8 @@ TEST_F(ForwardingTest, FiveKillNinesInTheMiddleOfBatchesLoseNothing) {
   feeding = false;
   feeder.join();
   const double kill_phase_s = seconds_since(t0);
-  ASSERT_TRUE(fleet.wait_all_acked(90s))
-      << fleet.acked() << " of " << fleet.queued() << " acked\n"
-      << tail(gateway_->log());
+  ASSERT_TRUE(fleet.wait_all_acked(90s)) << fleet.acked() << " of " << fleet.queued() << " acked\n"
+                                         << tail(gateway_->log());
   const auto acked = fleet.acked_records();
   const auto expected = routes_of(acked);
   const bool complete = wait_platform(expected_per_platform(expected), 90s);
@@ -1153,7 +1159,8 @@ TEST_F(ForwardingTest, FiveKillNinesInTheMiddleOfBatchesLoseNothing) {
 
   // The restarts picked up batches that were formed (on record in outbox.db) and unanswered.
   const std::string log = gateway_->log();
-  static const std::regex resumed(R"(destination=(\w+) link=yes cursor=(\d+) resumed_batches=(\d+))");
+  static const std::regex resumed(
+      R"(destination=(\w+) link=yes cursor=(\d+) resumed_batches=(\d+))");
   long long resumed_total = 0;
   int starts = 0;
   std::string per_start;
@@ -1221,8 +1228,7 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   const double stall_s = seconds_since(last_change) > 4.0 ? seconds_since(t0) - 4.0 : -1;
   ASSERT_LT(stalled_at, kRecords) << "the quota never stopped the acks";
   ASSERT_GT(stalled_at, 0u);
-  EXPECT_NE(gateway_->log().find("disk quota reached"), std::string::npos)
-      << tail(gateway_->log());
+  EXPECT_NE(gateway_->log().find("disk quota reached"), std::string::npos) << tail(gateway_->log());
 
   // Nothing acked is lost: every acked record is in records.db, nothing else is.
   const std::string records_db = files_.data_dir + "/records.db";
@@ -1288,8 +1294,8 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   std::printf(
       "quota: all %zu acked %.1f s after the platform returned; %lld acked records pruned at "
       "the quota; quota alarms raised=%zu cleared=%zu\n",
-      fleet.queued(), resume_s, pruned_total,
-      count_of(log, "disk quota reached: used_mb"), count_of(log, "disk quota alarm cleared"));
+      fleet.queued(), resume_s, pruned_total, count_of(log, "disk quota reached: used_mb"),
+      count_of(log, "disk quota alarm cleared"));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1300,8 +1306,8 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
 TEST_F(ForwardingTest, WrongCurveKeyWrongCaAndExpiredClientCertKeepRecordsAndSaySo) {
   platform_->start();
   std::string out;
-  ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out",
-                         dir_ + "/impostor.key", "--force"},
+  ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out", dir_ + "/impostor.key",
+                         "--force"},
                         &out),
             0);
   const std::string wrong_key = out.substr(0, out.find('\n'));
@@ -1312,12 +1318,12 @@ TEST_F(ForwardingTest, WrongCurveKeyWrongCaAndExpiredClientCertKeepRecordsAndSay
     std::string raw;
     const auto s = outbox_stats(files_, &raw);
     const auto at = unique_by_platform(platform_->db());
-    std::printf("%s: backlog district=%lld crossprov=%lld; at the platform district=%lld "
-                "crossprov=%lld\n",
-                what, s.count(kDistrict) ? s.at(kDistrict).backlog : -1,
-                s.count(kCrossprov) ? s.at(kCrossprov).backlog : -1,
-                at.count(kDistrict) ? at.at(kDistrict) : 0,
-                at.count(kCrossprov) ? at.at(kCrossprov) : 0);
+    std::printf(
+        "%s: backlog district=%lld crossprov=%lld; at the platform district=%lld "
+        "crossprov=%lld\n",
+        what, s.count(kDistrict) ? s.at(kDistrict).backlog : -1,
+        s.count(kCrossprov) ? s.at(kCrossprov).backlog : -1,
+        at.count(kDistrict) ? at.at(kDistrict) : 0, at.count(kCrossprov) ? at.at(kCrossprov) : 0);
     if (district_blocked) {
       EXPECT_GT(s.count(kDistrict) ? s.at(kDistrict).backlog : 0, 0) << what << "\n" << raw;
       EXPECT_EQ(at.count(kDistrict), 0u) << what;
@@ -1330,7 +1336,8 @@ TEST_F(ForwardingTest, WrongCurveKeyWrongCaAndExpiredClientCertKeepRecordsAndSay
 
   // (a) The pinned CURVE key is not the platform's, and https.ca_file is an unrelated CA.
   Toml a = links();
-  a.set("district.server_public_key", q(wrong_key)).set("https.ca_file", q(certs_ + "/other-ca.pem"));
+  a.set("district.server_public_key", q(wrong_key))
+      .set("https.ca_file", q(certs_ + "/other-ca.pem"));
   configure(a);
   ASSERT_NO_FATAL_FAILURE(start_gateway());
   fleet.add(400, mixed_region);
@@ -1395,10 +1402,10 @@ TEST_F(ForwardingTest, WrongCurveKeyWrongCaAndExpiredClientCertKeepRecordsAndSay
   // A refused handshake is a reason to retry, never to give records up as dead letters.
   {
     std::string dl;
-    EXPECT_EQ(run_command({bin_dir() + "/yktgw", "--config", files_.config, "deadletter", "list",
-                           "--all"},
-                          &dl),
-              0)
+    EXPECT_EQ(
+        run_command(
+            {bin_dir() + "/yktgw", "--config", files_.config, "deadletter", "list", "--all"}, &dl),
+        0)
         << dl;
     EXPECT_EQ(std::count(dl.begin(), dl.end(), '\n'), 1) << "only the header expected:\n" << dl;
   }
@@ -1453,9 +1460,8 @@ TEST_F(ForwardingTest, RoutingUnknownRegionsNoCardAndCopyAllToDistrict) {
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const std::string id = "p" + std::to_string(phase) + "-" + std::to_string(i);
       fleet.add_payload(0, id,
-                        cases[i].payload_card.empty()
-                            ? cash_txn_json(t, id)
-                            : txn_json(t, id, cases[i].payload_card),
+                        cases[i].payload_card.empty() ? cash_txn_json(t, id)
+                                                      : txn_json(t, id, cases[i].payload_card),
                         static_cast<int>(i));
       expected[id] = phase == 1 ? cases[i].phase1 : cases[i].phase2;
     }
@@ -1482,8 +1488,9 @@ TEST_F(ForwardingTest, RoutingUnknownRegionsNoCardAndCopyAllToDistrict) {
   EXPECT_EQ(check.unexpected, 0u);
   for (const auto& r : rows) {
     const int i = std::stoi(r.txn_id.substr(r.txn_id.find('-') + 1));
-    std::printf("  %-12s %s -> %-9s issuer_region=%lld\n", cases[static_cast<std::size_t>(i)].name.c_str(),
-                r.txn_id.c_str(), r.platform.c_str(), r.region);
+    std::printf("  %-12s %s -> %-9s issuer_region=%lld\n",
+                cases[static_cast<std::size_t>(i)].name.c_str(), r.txn_id.c_str(),
+                r.platform.c_str(), r.region);
   }
   const auto counts = platform_count(platform_->db());
   for (const auto& [p, c] : counts) EXPECT_EQ(c.duplicates, 0) << p;

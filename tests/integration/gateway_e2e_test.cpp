@@ -2,7 +2,6 @@
 // SQLite files, Paho clients acting as terminals.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -140,11 +140,11 @@ TEST_F(GatewayTest, ResponseTopicOutsideTheTerminalPrefixFallsBackToDefault) {
 
 TEST_F(GatewayTest, MosquittoRrV5GetsAnAnswer) {
   std::string out;
-  int rc = run_command({"mosquitto_rr", "-V", "5", "-h", "127.0.0.1", "-p",
-                        std::to_string(broker_->port()), "-t", topic("ct-0004", "auth/req"), "-e",
-                        topic("ct-0004", "rr/1"), "-W", "5", "-m",
-                        auth_req_json("ct-0004", "rr-1", active_)},
-                       &out);
+  int rc = run_command(
+      {"mosquitto_rr", "-V", "5", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()), "-t",
+       topic("ct-0004", "auth/req"), "-e", topic("ct-0004", "rr/1"), "-W", "5", "-m",
+       auth_req_json("ct-0004", "rr-1", active_)},
+      &out);
   ASSERT_EQ(rc, 0) << out;
   json r = json::parse(out.substr(0, out.find('\n')), nullptr, false);
   ASSERT_TRUE(r.is_object()) << out;
@@ -264,7 +264,8 @@ TEST_F(GatewayTest, TenThousandRecordsFromSeveralClientsAreStoredExactlyOnce) {
 TEST_F(GatewayTest, SigtermFlushesAcksAndExitsZeroWithinFiveSeconds) {
   const std::string t = "ct-0006";
   TestClient c(broker_->uri(), t, {topic(t, "txn/ack")});
-  for (int i = 0; i < 500; ++i) c.publish(topic(t, "txn"), txn_json(t, "s-" + std::to_string(i), active_));
+  for (int i = 0; i < 500; ++i)
+    c.publish(topic(t, "txn"), txn_json(t, "s-" + std::to_string(i), active_));
   // Wait for the first ack so the records are flowing, then stop mid-stream.
   auto first = c.wait_for([](const Received&) { return true; }, 5s);
   ASSERT_TRUE(first);
@@ -328,19 +329,22 @@ TEST_F(GatewayTest, SequentialRoundTripStaysSubMillisecond) {
   // Guards TCP_NODELAY on both hops: without it each round trip takes about 88 ms.
   const std::string t = "ct-0009";
   TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
-  for (int i = 0; i < 50; ++i) ask(c, t, auth_req_json(t, "w" + std::to_string(i), active_), "w" + std::to_string(i));
+  for (int i = 0; i < 50; ++i)
+    ask(c, t, auth_req_json(t, "w" + std::to_string(i), active_), "w" + std::to_string(i));
   std::vector<double> ms;
   for (int i = 0; i < 300; ++i) {
     const std::string id = "q" + std::to_string(i);
     const auto t0 = std::chrono::steady_clock::now();
     json r = ask(c, t, auth_req_json(t, id, active_), id);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     ASSERT_TRUE(r.is_object());
   }
   std::sort(ms.begin(), ms.end());
   const double p50 = ms[ms.size() / 2];
   RecordProperty("round_trip_p50_ms", std::to_string(p50));
-  std::printf("sequential auth round trip p50=%.3f ms p99=%.3f ms\n", p50, ms[ms.size() * 99 / 100]);
+  std::printf("sequential auth round trip p50=%.3f ms p99=%.3f ms\n", p50,
+              ms[ms.size() * 99 / 100]);
   EXPECT_LT(p50, 1.0);
 }
 
@@ -402,8 +406,8 @@ TEST(GatewayTlsTest, RefusesABrokerWhoseCertificateIsNotSignedByThePinnedCa) {
   make_tls_files(dir);
   // A second, unrelated CA: the gateway pins this one, so the broker's certificate fails.
   ASSERT_EQ(run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
-                         "/CN=other CA", "-keyout", dir + "/other.key", "-out", dir + "/other.crt"}),
+                         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=other CA",
+                         "-keyout", dir + "/other.key", "-out", dir + "/other.crt"}),
             0);
   const int tls_port = free_port();
   Broker broker(dir, "\nlistener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " + dir +

@@ -186,7 +186,8 @@ Broker::Broker(const std::string& dir, const std::string& extra_conf)
 
 void Broker::start() {
   proc_ = Process::spawn({"mosquitto", "-c", conf_}, dir_ + "/mosquitto.log");
-  if (!wait_port(port_, std::chrono::seconds(10))) throw std::runtime_error("mosquitto did not start");
+  if (!wait_port(port_, std::chrono::seconds(10)))
+    throw std::runtime_error("mosquitto did not start");
 }
 
 Broker::~Broker() { proc_.stop(std::chrono::milliseconds(2000)); }
@@ -209,7 +210,8 @@ GatewayFiles write_gateway_config(const std::string& dir, const std::string& bro
   f.data_dir = dir + "/data";
   f.key_file = dir + "/hmac.key";
   f.log = dir + "/gateway.out";
-  write_file(f.key_file, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
+  write_file(f.key_file, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+             0600);
   // Every terminal is a canteen without discounts or meal caps unless a test writes its own
   // policies: these tests are about the transport, the store and the protocol.
   f.policies = dir + "/policies.toml";
@@ -226,7 +228,8 @@ GatewayFiles write_gateway_config(const std::string& dir, const std::string& bro
   return f;
 }
 
-Gateway::Gateway(GatewayFiles files, std::vector<std::string> extra_args) : files_(std::move(files)) {
+Gateway::Gateway(GatewayFiles files, std::vector<std::string> extra_args)
+    : files_(std::move(files)) {
   std::vector<std::string> argv{bin_dir() + "/yktgw", "--config", files_.config};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   proc_ = Process::spawn(argv, files_.log);
@@ -258,9 +261,9 @@ TestClient::TestClient(const std::string& uri, const std::string& client_id,
     : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
   d.uri = uri;
-  d.cli = std::make_unique<::mqtt::async_client>(uri, client_id,
-                                               ::mqtt::create_options(MQTTVERSION_5, 1000000),
-                                               static_cast<::mqtt::iclient_persistence*>(nullptr));
+  d.cli = std::make_unique<::mqtt::async_client>(
+      uri, client_id, ::mqtt::create_options(MQTTVERSION_5, 1000000),
+      static_cast<::mqtt::iclient_persistence*>(nullptr));
   d.cli->set_message_callback([&d](::mqtt::const_message_ptr m) {
     Received r;
     r.topic = m->get_topic();
@@ -277,7 +280,8 @@ TestClient::TestClient(const std::string& uri, const std::string& client_id,
     }
     d.cv.notify_all();
   });
-  auto opts = ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
+  auto opts =
+      ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
   d.cli->connect(opts)->wait();
   yktgw::mqtt::set_tcp_nodelay_to_broker(uri);
   if (!subscriptions.empty()) {
@@ -349,9 +353,8 @@ std::size_t TestClient::received_count() const {
 std::string auth_req_json(const std::string& terminal, const std::string& req_id,
                           const std::string& card_no, long long amount_fen,
                           const std::string& scenario) {
-  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal +
-         R"(","scenario":")" + scenario +
-         R"(","ts":1764379200000,"credential":{"type":"card","card_no":")" + card_no +
+  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal + R"(","scenario":")" +
+         scenario + R"(","ts":1764379200000,"credential":{"type":"card","card_no":")" + card_no +
          R"("},"amount_fen":)" + std::to_string(amount_fen) + "}";
 }
 

@@ -47,8 +47,8 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <httplib.h>
-#include <openssl/ssl.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/sinks/null_sink.h>
@@ -62,8 +62,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -122,14 +122,15 @@ std::string fmtd(const char* f, double v) {
   return buf;
 }
 
-// ---- arguments -----------------------------------------------------------------------------------
+// ---- arguments
+// -----------------------------------------------------------------------------------
 
 struct Args {
   long records = 1'000'000;
   int rounds = 1;
   std::set<std::string> only = {"parts", "zmq", "https", "drain"};
   int outage_ms = 20'000;
-  int retry_max_ms = -1;  // drain only; -1: upstream.retry_max_ms's default
+  int retry_max_ms = -1;        // drain only; -1: upstream.retry_max_ms's default
   long store_sample = 100'000;  // records through the platform's store in `parts`
   std::string platform_sim = YKTGW_BIN_DIR "/ykt-platform-sim";
   std::string dir;
@@ -193,7 +194,8 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-// ---- report ----------------------------------------------------------------------------------------
+// ---- report
+// ----------------------------------------------------------------------------------------
 
 // Lines `name value unit baseline ratio`, and the same as JSON with the load average at the
 // moment each figure was taken.
@@ -221,13 +223,10 @@ class Report {
   }
   void section(const std::string& title) { note(title + " (loadavg " + loadavg() + ")"); }
   nlohmann::json json(const Args& a) const {
-    return nlohmann::json{{"bench", "forward_bench"},
-                          {"records", a.records},
-                          {"rounds", a.rounds},
-                          {"outage_ms", a.outage_ms},
-                          {"retry_max_ms", a.retry_max_ms},
-                          {"figures", figures_},
-                          {"notes", notes_}};
+    return nlohmann::json{
+        {"bench", "forward_bench"}, {"records", a.records},           {"rounds", a.rounds},
+        {"outage_ms", a.outage_ms}, {"retry_max_ms", a.retry_max_ms}, {"figures", figures_},
+        {"notes", notes_}};
   }
 
  private:
@@ -282,7 +281,8 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-// ---- CPU accounting --------------------------------------------------------------------------------
+// ---- CPU accounting
+// --------------------------------------------------------------------------------
 
 // utime + stime of a /proc/.../stat file, in seconds.
 double stat_cpu_seconds(const std::string& path) {
@@ -369,7 +369,8 @@ class ThreadCpu {
   Steady::time_point t0_;
 };
 
-// ---- child process ---------------------------------------------------------------------------------
+// ---- child process
+// ---------------------------------------------------------------------------------
 
 class Child {
  public:
@@ -381,8 +382,7 @@ class Child {
   void spawn(const std::vector<std::string>& argv, const std::string& log_file) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -454,7 +454,8 @@ std::string last_lines(const std::string& path, int n) {
   return at == std::string::npos ? s : s.substr(at + 1);
 }
 
-// ---- the records -----------------------------------------------------------------------------------
+// ---- the records
+// -----------------------------------------------------------------------------------
 
 // A canteen's day, many times over: 64 terminals, 20 000 card holders with HMAC-like tokens (so
 // gzip sees real entropy, not a repeated letter), region 50 (the district's).
@@ -549,9 +550,8 @@ struct Parts {
 
 std::vector<PreBatch> build_batches(const std::string& records_db, const outbox::Router& router,
                                     const outbox::ForwarderOptions& fo, Parts& parts) {
-  auto reader = must(outbox::RecordReader::open(records_db, router.sql_condition("district"),
-                                                kGateway),
-                     "reader");
+  auto reader = must(
+      outbox::RecordReader::open(records_db, router.sql_condition("district"), kGateway), "reader");
   outbox::Batcher batcher(fo.limits);
   const auto now = Steady::now();  // linger never closes a batch here: only count and bytes
   std::vector<PreBatch> out;
@@ -563,9 +563,10 @@ std::vector<PreBatch> build_batches(const std::string& records_db, const outbox:
   for (;;) {
     chunk.clear();
     auto t0 = Steady::now();
-    const auto n = must(reader.read(after, std::numeric_limits<std::int64_t>::max(), limit,
-                                    [&](outbox::ForwardedRecord&& r) { chunk.push_back(std::move(r)); }),
-                        "read");
+    const auto n =
+        must(reader.read(after, std::numeric_limits<std::int64_t>::max(), limit,
+                         [&](outbox::ForwardedRecord&& r) { chunk.push_back(std::move(r)); }),
+             "read");
     parts.read_s += seconds_since(t0);
     t0 = Steady::now();
     for (const auto& r : chunk) {
@@ -573,7 +574,8 @@ std::vector<PreBatch> build_batches(const std::string& records_db, const outbox:
       outbox::append_record_line(r, line);
       parts.line_bytes += line.size();
       after = r.seq;
-      if (auto c = batcher.add(r.seq, line, r.record.received_ms, now)) closed.push_back(std::move(*c));
+      if (auto c = batcher.add(r.seq, line, r.record.received_ms, now))
+        closed.push_back(std::move(*c));
     }
     if (n < static_cast<std::size_t>(limit)) {
       if (auto c = batcher.close()) closed.push_back(std::move(*c));
@@ -627,9 +629,9 @@ class BuildingSource final : public BatchSource {
  public:
   BuildingSource(const std::string& records_db, const outbox::Router& router,
                  const std::string& destination, const outbox::ForwarderOptions& fo)
-      : reader_(must(outbox::RecordReader::open(records_db, router.sql_condition(destination),
-                                                kGateway),
-                     "reader")),
+      : reader_(must(
+            outbox::RecordReader::open(records_db, router.sql_condition(destination), kGateway),
+            "reader")),
         batcher_(fo.limits),
         level_(fo.gzip_level),
         limit_(std::max(1, fo.limits.max_records)) {}
@@ -645,17 +647,17 @@ class BuildingSource final : public BatchSource {
  private:
   void fill() {
     const auto now = Steady::now();
-    const auto n = must(reader_.read(after_, std::numeric_limits<std::int64_t>::max(), limit_,
-                                     [&](outbox::ForwardedRecord&& r) {
-                                       line_.clear();
-                                       outbox::append_record_line(r, line_);
-                                       after_ = r.seq;
-                                       if (auto c = batcher_.add(r.seq, line_,
-                                                                 r.record.received_ms, now)) {
-                                         push(std::move(*c));
-                                       }
-                                     }),
-                        "read");
+    const auto n =
+        must(reader_.read(after_, std::numeric_limits<std::int64_t>::max(), limit_,
+                          [&](outbox::ForwardedRecord&& r) {
+                            line_.clear();
+                            outbox::append_record_line(r, line_);
+                            after_ = r.seq;
+                            if (auto c = batcher_.add(r.seq, line_, r.record.received_ms, now)) {
+                              push(std::move(*c));
+                            }
+                          }),
+             "read");
     if (n < static_cast<std::size_t>(limit_)) {
       eof_ = true;
       if (auto c = batcher_.close()) push(std::move(*c));
@@ -712,8 +714,9 @@ RunResult run_forwarder(const std::string& records_db, const std::string& dir,
   auto fo = outbox::forwarder_options_from(default_config(dir));
   fo.records_db = records_db;
   SystemClock clock;
-  auto fwd = must(outbox::Forwarder::open(fo, router, {{dest, &link}}, clock, warn_log("forwarder")),
-                  "forwarder");
+  auto fwd =
+      must(outbox::Forwarder::open(fo, router, {{dest, &link}}, clock, warn_log("forwarder")),
+           "forwarder");
   const auto before = thread_ids();
   RunResult r;
   r.records = records;
@@ -737,7 +740,8 @@ RunResult run_forwarder(const std::string& records_db, const std::string& dir,
   return r;
 }
 
-// ---- ZeroMQ -------------------------------------------------------------------------------------------
+// ---- ZeroMQ
+// -------------------------------------------------------------------------------------------
 
 std::array<std::uint8_t, 32> z85_key(const std::string& z85) {
   std::array<std::uint8_t, 32> k{};
@@ -799,8 +803,8 @@ class NullRouter {
         } else if (type == district::to_string(district::MessageType::batch)) {
           const auto b = district::decode_batch(parts[4].to_string_view());
           answer_type = district::to_string(district::MessageType::batch_ack);
-          payload = district::encode_batch_ack(
-              district::BatchAck{id, b ? b->header.records : 0u, 0u});
+          payload =
+              district::encode_batch_ack(district::BatchAck{id, b ? b->header.records : 0u, 0u});
           batches_.fetch_add(1, std::memory_order_relaxed);
         } else {
           continue;
@@ -905,9 +909,8 @@ ZmqFixture zmq_fixture(const std::string& dir) {
 }
 
 // The link as the gateway wires it: [district] defaults, the client key from its file.
-std::unique_ptr<district::DistrictLink> start_link(const ZmqFixture& f,
-                                                  const std::string& endpoint, ThreadCpu& cpu,
-                                                  bool wait_up) {
+std::unique_ptr<district::DistrictLink> start_link(const ZmqFixture& f, const std::string& endpoint,
+                                                   ThreadCpu& cpu, bool wait_up) {
   Config c = default_config(f.dir);
   c.district.endpoint = endpoint;
   c.district.server_public_key = f.server_keys.public_key;
@@ -926,12 +929,22 @@ std::unique_ptr<district::DistrictLink> start_link(const ZmqFixture& f,
 
 std::vector<std::string> platform_argv(const Args& a, const ZmqFixture& f, int port,
                                        const std::string& db) {
-  return {a.platform_sim,           "serve",          "--zmq",
-          "tcp://127.0.0.1:" + std::to_string(port),  "--server-key-file",
-          f.dir + "/server.key",    "--hmac-key-file", f.dir + "/hmac.key",
-          "--http",                 "off",            "--cards",
-          "50",                     "--db",           db,
-          "--log-level",            "warn"};
+  return {a.platform_sim,
+          "serve",
+          "--zmq",
+          "tcp://127.0.0.1:" + std::to_string(port),
+          "--server-key-file",
+          f.dir + "/server.key",
+          "--hmac-key-file",
+          f.dir + "/hmac.key",
+          "--http",
+          "off",
+          "--cards",
+          "50",
+          "--db",
+          db,
+          "--log-level",
+          "warn"};
 }
 
 std::string link_summary(const district::DistrictLink& link) {
@@ -976,8 +989,8 @@ void bench_zmq(const Args& a, const std::string& work, const std::string& record
       BatchSource& source = building ? static_cast<BatchSource&>(*build) : prebuilt;
       std::uint64_t sent = 0;
       cpu.begin();
-      const double s = zmq_raw_baseline(sink.endpoint(), f.server_keys.public_key, source, window,
-                                        sent);
+      const double s =
+          zmq_raw_baseline(sink.endpoint(), f.server_keys.public_key, source, window, sent);
       if (sent != n) die("zmq baseline sent " + std::to_string(sent) + " records");
       (building ? fig.raw_build : fig.raw).push_back(static_cast<double>(n) / s);
       report.note("round " + std::to_string(round) +
@@ -1044,7 +1057,8 @@ void bench_zmq(const Args& a, const std::string& work, const std::string& record
               (median(fig.platform) >= 100'000 ? ">=" : "<") + " 100000 records/s");
 }
 
-// ---- HTTPS --------------------------------------------------------------------------------------------
+// ---- HTTPS
+// --------------------------------------------------------------------------------------------
 
 struct Certs {
   std::string dir;
@@ -1119,7 +1133,8 @@ class TunedPeer final : public HttpsPeer {
       platform::AcceptCounts counts;
       if (store_) {
         std::string body = req.body;  // cpp-httplib inflated it (Content-Encoding: gzip)
-        if (outbox::looks_gzipped(body)) body = must(outbox::gzip_decompress(body, 64u << 20), "inflate");
+        if (outbox::looks_gzipped(body))
+          body = must(outbox::gzip_decompress(body, 64u << 20), "inflate");
         auto records = outbox::parse_record_lines(body);
         if (!records) {
           res.status = 400;
@@ -1136,11 +1151,11 @@ class TunedPeer final : public HttpsPeer {
         stored_ += counts.accepted;
       }
       res.status = 200;
-      res.set_content(nlohmann::json{{"batch_id", id},
-                                     {"accepted", counts.accepted},
-                                     {"duplicates", counts.duplicates}}
-                          .dump(),
-                      "application/json");
+      res.set_content(
+          nlohmann::json{
+              {"batch_id", id}, {"accepted", counts.accepted}, {"duplicates", counts.duplicates}}
+              .dump(),
+          "application/json");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) die("tuned https peer: bind");
@@ -1294,8 +1309,9 @@ struct HttpsFigures {
 
 void bench_https(const Args& a, const std::string& work, const std::string& records_db,
                  std::uint64_t last_seq, const std::vector<PreBatch>& batches) {
-  report.section("https: Forwarder + HttpsLink (TLS, client certificate) vs a bare libcurl POST "
-                 "loop to the same server");
+  report.section(
+      "https: Forwarder + HttpsLink (TLS, client certificate) vs a bare libcurl POST "
+      "loop to the same server");
   fs::create_directories(work + "/https");
   const Certs certs = make_certs(work + "/https/certs");
   // The backlog's rows are region 50; here they go to the cross-province destination, so one
@@ -1329,7 +1345,8 @@ void bench_https(const Args& a, const std::string& work, const std::string& reco
         return p;
       };
       auto clean = [&](const std::string& name) {
-        for (const char* ext : {".db", ".db-wal", ".db-shm"}) fs::remove(work + "/https/" + name + ext);
+        for (const char* ext : {".db", ".db-wal", ".db-shm"})
+          fs::remove(work + "/https/" + name + ext);
       };
       // Baselines: pre-built bodies (both peers), bodies built in the loop (null peer only: the
       // storing peer limits both long before building does).
@@ -1356,8 +1373,8 @@ void bench_https(const Args& a, const std::string& work, const std::string& reco
         const double rate = static_cast<double>(n) / r.seconds;
         (building ? fig.build : fig.raw).push_back(rate);
         report.note("round " + std::to_string(round) + " curl -> " + tag +
-                    (building ? " (building batches): " : " (pre-built): ") +
-                    fmtd("%.0f", rate) + " records/s in " + fmtd("%.2f", r.seconds) +
+                    (building ? " (building batches): " : " (pre-built): ") + fmtd("%.0f", rate) +
+                    " records/s in " + fmtd("%.2f", r.seconds) +
                     " s; failed transfers posted again=" + std::to_string(r.failures) +
                     (r.failures ? " (first: " + r.first_failure + ")" : std::string()) + "; cpu " +
                     cpu_line + "; loadavg " + loadavg());
@@ -1373,13 +1390,13 @@ void bench_https(const Args& a, const std::string& work, const std::string& reco
         cfg.https.client_cert_file = certs.client_cert();
         cfg.https.client_key_file = certs.client_key();
         const auto before = thread_ids();
-        auto link = must(https::HttpsLink::create(https::https_link_options_from(cfg),
-                                                  quiet_log("https")),
-                         "https link");
+        auto link =
+            must(https::HttpsLink::create(https::https_link_options_from(cfg), quiet_log("https")),
+                 "https link");
         cpu.label_new(before, "link-io");
-        const auto r = run_forwarder(records_db, work + "/https/" + name, router, *link,
-                                     std::string(outbox::kCrossProvince), last_seq, n, a.timeout_s,
-                                     cpu);
+        const auto r =
+            run_forwarder(records_db, work + "/https/" + name, router, *link,
+                          std::string(outbox::kCrossProvince), last_seq, n, a.timeout_s, cpu);
         const std::string cpu_line = r.cpu;
         const auto ls = link->stats();
         if (!r.completed || (stores && peer->records_stored() != n)) {
@@ -1387,14 +1404,14 @@ void bench_https(const Args& a, const std::string& work, const std::string& reco
               std::to_string(peer->records_stored()) + " last error " + r.stats.last_error);
         }
         fig.ours.push_back(r.rate());
-        report.note("round " + std::to_string(round) + " forwarder -> " + tag + ": " +
-                    fmtd("%.0f", r.rate()) + " records/s in " + fmtd("%.2f", r.seconds) +
-                    " s; link sent=" + std::to_string(ls.sent) +
-                    " delivered=" + std::to_string(ls.delivered) +
-                    " retry_later=" + std::to_string(ls.retry_later) +
-                    " tls_failures=" + std::to_string(ls.tls_failures) +
-                    (ls.retry_later ? " last error \"" + r.stats.last_error + "\"" : std::string()) +
-                    "; cpu " + cpu_line + "; loadavg " + loadavg());
+        report.note(
+            "round " + std::to_string(round) + " forwarder -> " + tag + ": " +
+            fmtd("%.0f", r.rate()) + " records/s in " + fmtd("%.2f", r.seconds) + " s; link sent=" +
+            std::to_string(ls.sent) + " delivered=" + std::to_string(ls.delivered) +
+            " retry_later=" + std::to_string(ls.retry_later) +
+            " tls_failures=" + std::to_string(ls.tls_failures) +
+            (ls.retry_later ? " last error \"" + r.stats.last_error + "\"" : std::string()) +
+            "; cpu " + cpu_line + "; loadavg " + loadavg());
         link.reset();
         peer.reset();
         clean(name);
@@ -1427,7 +1444,8 @@ void bench_https(const Args& a, const std::string& work, const std::string& reco
               (ours_null / raw_null >= 0.5 ? "met" : "MISSED"));
 }
 
-// ---- drain after an outage ----------------------------------------------------------------------------
+// ---- drain after an outage
+// ----------------------------------------------------------------------------
 
 // 200 txn records/s into records.db through a real record store with the gateway's settings
 // (synchronous=FULL, group commit); the latency of each commit, by phase. Region 51: routed to
@@ -1518,9 +1536,8 @@ void bench_drain(const Args& a, const std::string& work, const std::string& reco
   std::this_thread::sleep_until(Steady::now() + std::chrono::milliseconds(a.outage_ms));
   const auto during = stats_of(*fwd, "district");
   report.note("after the outage: state=" + std::string(outbox::to_string(during.state)) +
-              " backlog=" + std::to_string(during.backlog) +
-              " retry answers=" + std::to_string(during.retries) + " last_error=\"" +
-              during.last_error + "\"");
+              " backlog=" + std::to_string(during.backlog) + " retry answers=" +
+              std::to_string(during.retries) + " last_error=\"" + during.last_error + "\"");
 
   const std::string db = work + "/drain/platform.db";
   Child platform;
@@ -1552,9 +1569,8 @@ void bench_drain(const Args& a, const std::string& work, const std::string& reco
   if (!t_done || !t_up || !t_first) {
     die("drain did not finish: " + link_summary(*link) + "\n" + last_lines(platform.log(), 10));
   }
-  const double platform_cores =
-      (platform.cpu_seconds() - platform_cpu0) /
-      std::chrono::duration<double>(*t_done - *t_first).count();
+  const double platform_cores = (platform.cpu_seconds() - platform_cpu0) /
+                                std::chrono::duration<double>(*t_done - *t_first).count();
   const std::string cpu_line = cpu.end();
   const auto done_stats = stats_of(*fwd, "district");
   fwd->stop(1s);
@@ -1585,18 +1601,19 @@ void bench_drain(const Args& a, const std::string& work, const std::string& reco
     report.line("txn_commit_p99_during_drain", percentile(busy, 0.99), "ms",
                 percentile(idle, 0.99));
     report.line("txn_commit_max_during_drain", percentile(busy, 1.0), "ms", percentile(idle, 1.0));
-    report.note("txn commits (synchronous=FULL, 200/s): " + std::to_string(busy.size()) +
-                " while the backlog moved (first ack to last), " +
-                std::to_string(idle.size()) + " during the outage (the baseline column); failed=" +
-                std::to_string(terminals.failed()) +
-                ". A proxy for terminal acks: the MQTT path through yktgw and Mosquitto was not "
-                "measured");
+    report.note(
+        "txn commits (synchronous=FULL, 200/s): " + std::to_string(busy.size()) +
+        " while the backlog moved (first ack to last), " + std::to_string(idle.size()) +
+        " during the outage (the baseline column); failed=" + std::to_string(terminals.failed()) +
+        ". A proxy for terminal acks: the MQTT path through yktgw and Mosquitto was not "
+        "measured");
   }
   link.reset();
   platform.stop();
 }
 
-// ---- parts --------------------------------------------------------------------------------------------
+// ---- parts
+// --------------------------------------------------------------------------------------------
 
 void bench_parts(const Args& a, const std::string& work, const Parts& p,
                  const std::vector<PreBatch>& batches) {
@@ -1631,7 +1648,8 @@ void bench_parts(const Args& a, const std::string& work, const Parts& p,
   for (const auto& b : batches) {
     if (stored >= static_cast<std::uint64_t>(a.store_sample)) break;
     envelopes.push_back(district::Envelope{
-        district::MessageType::batch, outbox::batch_id(kGateway, "district", b.first_seq, b.last_seq),
+        district::MessageType::batch,
+        outbox::batch_id(kGateway, "district", b.first_seq, b.last_seq),
         district::encode_batch(district::BatchHeader{kGateway, b.count, b.first_seq, b.last_seq},
                                b.gz)});
     stored += b.count;
@@ -1639,7 +1657,8 @@ void bench_parts(const Args& a, const std::string& work, const Parts& p,
   const auto t1 = Steady::now();
   for (const auto& e : envelopes) {
     const auto h = receiver->handle(e);
-    if (!h.reply || h.reply->type != district::MessageType::batch_ack) die("platform refused a batch");
+    if (!h.reply || h.reply->type != district::MessageType::batch_ack)
+      die("platform refused a batch");
   }
   report.line("part_platform_inflate_parse_store_records_per_s",
               static_cast<double>(stored) / seconds_since(t1), "records/s");
@@ -1657,7 +1676,8 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const bool need_sim = args.only.contains("drain") || args.only.contains("zmq");
   if (need_sim && !fs::exists(args.platform_sim)) {
-    die(args.platform_sim + " not found: build it (ninja -C BUILD ykt-platform-sim) or pass "
+    die(args.platform_sim +
+        " not found: build it (ninja -C BUILD ykt-platform-sim) or pass "
         "--platform-sim");
   }
   const std::string work =
@@ -1672,8 +1692,8 @@ int main(int argc, char** argv) {
   report.note("WARNING: assertions on (Debug build); figures are not representative");
 #endif
   report.note("forward_bench: records=" + std::to_string(args.records) +
-              " rounds=" + std::to_string(args.rounds) + " nproc=" +
-              std::to_string(std::thread::hardware_concurrency()) + " work=" + work);
+              " rounds=" + std::to_string(args.rounds) +
+              " nproc=" + std::to_string(std::thread::hardware_concurrency()) + " work=" + work);
   report.section("fill");
   const std::string records_db = work + "/records.db";
   const double fill_s = fill_records(records_db, args.records);

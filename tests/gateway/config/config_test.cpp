@@ -711,9 +711,8 @@ TEST(ConfigDistrict, EndpointMustBeTcpWithAPort) {
                                  "district.client_key_file=/k"}))
         << e;
   }
-  const std::vector<std::string> bad = {"127.0.0.1:7100",       "tcp://127.0.0.1",
-                                        "ipc:///tmp/x",         "tcp://:7100",
-                                        "tcp://127.0.0.1:70000", "tcp://*:7100",
+  const std::vector<std::string> bad = {"127.0.0.1:7100", "tcp://127.0.0.1",       "ipc:///tmp/x",
+                                        "tcp://:7100",    "tcp://127.0.0.1:70000", "tcp://*:7100",
                                         "tcp://::1:7100"};
   for (const std::string& e : bad) {
     auto config = parse(kMinimal, {"district.endpoint=" + e});
@@ -755,8 +754,8 @@ TEST(ConfigDistrict, HeartbeatTimeoutMustExceedTheInterval) {
   config = parse(kMinimal, {"district.heartbeat_interval_ms=5000"});
   ASSERT_FALSE(config);
   EXPECT_THAT(config.error().message, StartsWith("--set district.heartbeat_interval_ms=5000: "));
-  EXPECT_TRUE(parse(kMinimal, {"district.heartbeat_interval_ms=5000",
-                               "district.heartbeat_timeout_ms=15000"}));
+  EXPECT_TRUE(parse(
+      kMinimal, {"district.heartbeat_interval_ms=5000", "district.heartbeat_timeout_ms=15000"}));
 }
 
 // ---- cardlist feed (docs/cardlist-feed.md) ----------------------------------------------------
@@ -772,14 +771,13 @@ TEST(ConfigCardList, NoFeedByDefault) {
 
 TEST(ConfigCardList, FeedUrlIsHttpOrHttpsAndNeedsThePlatformKey) {
   const std::string key = "cardlist.platform_public_key_file=/etc/yktgw/platform.pub.pem";
-  for (const char* url : {"http://127.0.0.1:8080", "https://platform.cq.gov/ykt/",
-                                 "https://[::1]:8443/ykt"}) {
+  for (const char* url :
+       {"http://127.0.0.1:8080", "https://platform.cq.gov/ykt/", "https://[::1]:8443/ykt"}) {
     auto config = parse(kMinimal, {std::string("cardlist.feed_url=") + url, key});
     ASSERT_TRUE(config) << url << ": " << error_of(config);
     EXPECT_EQ(config->cardlist.feed_url, url);
   }
-  for (const char* url : {"ftp://x/y", "https://h/p?from=1", "https://u@h/", "h:80",
-                                 "http://"}) {
+  for (const char* url : {"ftp://x/y", "https://h/p?from=1", "https://u@h/", "h:80", "http://"}) {
     auto config = parse(kMinimal, {std::string("cardlist.feed_url=") + url, key});
     ASSERT_FALSE(config) << url;
     EXPECT_THAT(config.error().message, HasSubstr("expected http(s)://host")) << url;

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/gateway/ingest/card_list_fake_authorizer.h"
 #include "gateway/protocol/terminal_protocol.h"
+#include "tests/gateway/ingest/card_list_fake_authorizer.h"
 
 namespace yktgw {
 namespace {

@@ -5,14 +5,13 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace yktgw::protocol {
 namespace {
@@ -96,7 +95,7 @@ TEST(Topic, RefusesEverythingElse) {
            "ykt/v1/xiangkou/ct-0001/auth/resp",  // our own replies
            "ykt/v1/xiangkou/ct-0001/txn/ack",
            "ykt/v1/xiangkou/ct-0001/cmd",
-           "ykt/v1/xiangkou/ct-0001/auth/req/",   // extra levels
+           "ykt/v1/xiangkou/ct-0001/auth/req/",  // extra levels
            "ykt/v1/xiangkou/ct-0001/auth/req/x",
            "ykt/v1/xiangkou/ct-0001/txn/x",
            "ykt/v1/xiangkou/ct-0001/status/x",
@@ -270,8 +269,7 @@ std::vector<FieldCase> credential_cases() {
       {"/credential", Json("card"), Reason::wrong_type, "field 'credential' must be an object"},
       {"/credential", Json::array(), Reason::wrong_type, "field 'credential' must be an object"},
       {"/credential/type", std::nullopt, Reason::missing_field, "missing field 'credential.type'"},
-      {"/credential/type", Json(1), Reason::wrong_type,
-       "field 'credential.type' must be a string"},
+      {"/credential/type", Json(1), Reason::wrong_type, "field 'credential.type' must be a string"},
       {"/credential/type", Json("nfc"), Reason::invalid_value,
        "field 'credential.type' must be one of card, ecard_qr, ykm_qr, other"},
       {"/credential/type", Json("CARD"), Reason::invalid_value,
@@ -480,10 +478,10 @@ TEST(Malformed, NotJsonOrNotAnObject) {
            std::string("\"text\""),
            std::string("true"),
        }) {
-    for (auto reason : {parse_auth_request(payload).error.reason, parse_txn(payload).error.reason,
-                        parse_status(payload).error.reason,
-                        parse_auth_response(payload).error.reason,
-                        parse_txn_ack(payload).error.reason}) {
+    for (auto reason :
+         {parse_auth_request(payload).error.reason, parse_txn(payload).error.reason,
+          parse_status(payload).error.reason, parse_auth_response(payload).error.reason,
+          parse_txn_ack(payload).error.reason}) {
       EXPECT_EQ(reason, Reason::malformed_json) << payload;
     }
     EXPECT_FALSE(parse_auth_request(payload).ok()) << payload;
@@ -564,8 +562,7 @@ TEST(Malformed, BracketsInsideStringsDoNotCountAsNesting) {
 
 TEST(Malformed, NoInputCrashesAnyParser) {
   // A smoke run of what the fuzz target does: truncations, byte flips and random bytes.
-  std::vector<std::string> seeds = {dump(valid_auth_req()), dump(valid_txn()),
-                                    dump(valid_status()),
+  std::vector<std::string> seeds = {dump(valid_auth_req()), dump(valid_txn()), dump(valid_status()),
                                     serialize(AuthResponse{"r", Decision::approve, Reason::ok,
                                                            AuthMode::online, 100, "5001**34"}),
                                     serialize(TxnAck{"t", AckStatus::rejected, Reason::busy})};
@@ -638,8 +635,8 @@ TEST(Txn, DeclinedWithReason) {
 }
 
 TEST(Txn, TxnIdCharacters) {
-  for (const char* ok : {"a", "ct-0001:2024-06-11:000001", "550e8400-e29b-41d4-a716-446655440000",
-                         "A.b_C"}) {
+  for (const char* ok :
+       {"a", "ct-0001:2024-06-11:000001", "550e8400-e29b-41d4-a716-446655440000", "A.b_C"}) {
     EXPECT_TRUE(parse_txn(dump(with(valid_txn(), "/txn_id", Json(ok)))).ok()) << ok;
   }
   EXPECT_TRUE(parse_txn(dump(with(valid_txn(), "/txn_id", Json(std::string(64, '9'))))).ok());
@@ -853,8 +850,8 @@ TEST(RoundTrip, TxnAckForEveryStatusAndReason) {
 // Replies on the wire.
 
 TEST(Reply, AuthResponseIsCompactAndInSpecOrder) {
-  AuthResponse r{"r-0001", Decision::approve, Reason::ok, AuthMode::offline, 600,
-                 "500156********1234"};
+  AuthResponse r{"r-0001", Decision::approve,   Reason::ok, AuthMode::offline,
+                 600,      "500156********1234"};
   EXPECT_EQ(serialize(r),
             R"({"v":1,"req_id":"r-0001","decision":"approve","reason":"ok","message_zh":"通过",)"
             R"("message_en":"Approved","mode":"offline","amount_fen":600,)"
@@ -901,11 +898,10 @@ TEST(ErrorReply, AuthErrorEchoesReqIdAndDetail) {
   auto p = parse_auth_request(dump(j));
   ASSERT_FALSE(p.ok());
   std::string reply = serialize_auth_error(p.error);
-  EXPECT_EQ(reply,
-            R"({"v":1,"req_id":"r-0001","decision":"decline","reason":"wrong_type",)"
-            R"("message_zh":"字段类型错误","message_en":"A field has the wrong type",)"
-            R"("mode":"offline","amount_fen":0,)"
-            R"("detail":"field 'amount_fen' must be an integer"})");
+  EXPECT_EQ(reply, R"({"v":1,"req_id":"r-0001","decision":"decline","reason":"wrong_type",)"
+                   R"("message_zh":"字段类型错误","message_en":"A field has the wrong type",)"
+                   R"("mode":"offline","amount_fen":0,)"
+                   R"("detail":"field 'amount_fen' must be an integer"})");
   auto back = parse_auth_response(reply);
   ASSERT_TRUE(back.ok()) << back.error.detail;
   EXPECT_EQ(*back.value, (AuthResponse{"r-0001", Decision::decline, Reason::wrong_type,
@@ -948,8 +944,8 @@ TEST(ErrorReply, TxnErrorWithUnknownTxnIdHasEmptyString) {
 // Reply parsers (terminal side).
 
 TEST(ReplyParser, AuthResponseRules) {
-  Json ok = parse_json(serialize(AuthResponse{"r", Decision::approve, Reason::ok,
-                                              AuthMode::online, 5, ""}));
+  Json ok = parse_json(
+      serialize(AuthResponse{"r", Decision::approve, Reason::ok, AuthMode::online, 5, ""}));
   ASSERT_TRUE(parse_auth_response(ok.dump()).ok());
   // Texts are for people; the parser takes the code.
   EXPECT_TRUE(parse_auth_response(dump(with(ok, "/message_zh", std::nullopt))).ok());
@@ -1033,8 +1029,8 @@ std::vector<DocExample> doc_json_blocks(const std::vector<std::string>& lines) {
       auto at = above.find("<!-- example:");
       if (at == std::string::npos) continue;
       auto end = above.find("-->", at);
-      std::string kind = above.substr(at + 13, end == std::string::npos ? std::string::npos
-                                                                          : end - at - 13);
+      std::string kind =
+          above.substr(at + 13, end == std::string::npos ? std::string::npos : end - at - 13);
       kind.erase(0, kind.find_first_not_of(' '));
       kind.erase(kind.find_last_not_of(' ') + 1);
       ex.kind = kind;
@@ -1048,9 +1044,8 @@ std::vector<DocExample> doc_json_blocks(const std::vector<std::string>& lines) {
   return out;
 }
 
-const std::set<std::string> kExampleKinds = {"auth_req", "auth_resp",       "txn",
-                                             "txn_ack",  "status",          "error_auth_resp",
-                                             "error_txn_ack"};
+const std::set<std::string> kExampleKinds = {
+    "auth_req", "auth_resp", "txn", "txn_ack", "status", "error_auth_resp", "error_txn_ack"};
 
 // One example; ASSERTs end only this example, so every broken example is reported.
 void check_example(const DocExample& b) {

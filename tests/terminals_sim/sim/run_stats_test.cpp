@@ -29,10 +29,10 @@ TEST(RunStats, SummaryHasEveryKeyInOrder) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   const std::vector<std::string> want{
-      "sent",          "approved",     "declined",   "timeouts",      "txn_sent",
-      "txn_resent",    "txn_acked",    "txn_stored", "txn_duplicate", "txn_rejected",
-      "txn_pending",   "errors",       "decline_reasons", "mismatches", "rtt_ms",
-      "duration_s",    "rate_achieved", "unsent",    "unmatched",     "backpressure",
+      "sent",        "approved",      "declined",        "timeouts",      "txn_sent",
+      "txn_resent",  "txn_acked",     "txn_stored",      "txn_duplicate", "txn_rejected",
+      "txn_pending", "errors",        "decline_reasons", "mismatches",    "rtt_ms",
+      "duration_s",  "rate_achieved", "unsent",          "unmatched",     "backpressure",
       "disconnects"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["sent"], 100);
