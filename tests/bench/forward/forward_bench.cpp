@@ -69,6 +69,8 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "tests/bench/common/bench_report.h"
 #include <optional>
 #include <set>
 #include <sstream>
@@ -109,12 +111,7 @@ double seconds_since(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
 }
 
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
+using bench::loadavg;
 
 std::string fmtd(const char* f, double v) {
   char buf[64];
@@ -197,41 +194,15 @@ Args parse_args(int argc, char** argv) {
 // ---- report
 // ----------------------------------------------------------------------------------------
 
-// Lines `name value unit baseline ratio`, and the same as JSON with the load average at the
-// moment each figure was taken.
-class Report {
- public:
-  void line(const std::string& name, double value, const std::string& unit,
-            std::optional<double> baseline = std::nullopt) {
-    nlohmann::json j{{"name", name}, {"value", value}, {"unit", unit}, {"loadavg", loadavg()}};
-    char base[32] = "-";
-    char ratio[32] = "-";
-    if (baseline && *baseline != 0) {
-      std::snprintf(base, sizeof base, "%.4g", *baseline);
-      std::snprintf(ratio, sizeof ratio, "%.3f", value / *baseline);
-      j["baseline"] = *baseline;
-      j["ratio"] = value / *baseline;
-    }
-    std::printf("%-40s %12.4g %-10s %12s %8s\n", name.c_str(), value, unit.c_str(), base, ratio);
-    std::fflush(stdout);
-    figures_.push_back(std::move(j));
-  }
-  void note(const std::string& text) {
-    std::printf("# %s\n", text.c_str());
-    std::fflush(stdout);
-    notes_.push_back(text);
-  }
-  void section(const std::string& title) { note(title + " (loadavg " + loadavg() + ")"); }
+struct Report : bench::BenchReport {
   nlohmann::json json(const Args& a) const {
-    return nlohmann::json{
-        {"bench", "forward_bench"}, {"records", a.records},           {"rounds", a.rounds},
-        {"outage_ms", a.outage_ms}, {"retry_max_ms", a.retry_max_ms}, {"figures", figures_},
-        {"notes", notes_}};
+    nlohmann::json j = bench::BenchReport::json("forward_bench");
+    j["records"] = a.records;
+    j["rounds"] = a.rounds;
+    j["outage_ms"] = a.outage_ms;
+    j["retry_max_ms"] = a.retry_max_ms;
+    return j;
   }
-
- private:
-  nlohmann::json figures_ = nlohmann::json::array();
-  nlohmann::json notes_ = nlohmann::json::array();
 };
 
 Report report;

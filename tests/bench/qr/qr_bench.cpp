@@ -41,6 +41,8 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "tests/bench/common/bench_report.h"
 #include <optional>
 #include <string>
 #include <thread>
@@ -115,45 +117,11 @@ std::optional<Args> parse_args(int argc, char** argv) {
   return a;
 }
 
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
+using bench::loadavg;
 
-// Lines `name value unit baseline ratio`, and the same as JSON with the load average at the
-// moment each figure was taken.
-class Report {
- public:
-  void line(const std::string& name, double value, const std::string& unit,
-            std::optional<double> baseline = std::nullopt) {
-    nlohmann::json j{{"name", name}, {"value", value}, {"unit", unit}, {"loadavg", loadavg()}};
-    char base[32] = "-";
-    char ratio[32] = "-";
-    if (baseline && *baseline != 0) {
-      std::snprintf(base, sizeof base, "%.4g", *baseline);
-      std::snprintf(ratio, sizeof ratio, "%.3f", value / *baseline);
-      j["baseline"] = *baseline;
-      j["ratio"] = value / *baseline;
-    }
-    std::printf("%-36s %12.4g %-12s %12s %8s\n", name.c_str(), value, unit.c_str(), base, ratio);
-    std::fflush(stdout);
-    figures_.push_back(std::move(j));
-  }
-  void note(const std::string& text) {
-    std::printf("# %s\n", text.c_str());
-    std::fflush(stdout);
-    notes_.push_back(text);
-  }
-  void section(const std::string& title) { note(title + " (loadavg " + loadavg() + ")"); }
-  nlohmann::json json() const {
-    return nlohmann::json{{"bench", "qr_bench"}, {"figures", figures_}, {"notes", notes_}};
-  }
-
- private:
-  nlohmann::json figures_ = nlohmann::json::array();
-  nlohmann::json notes_ = nlohmann::json::array();
+struct Report : bench::BenchReport {
+  Report() : bench::BenchReport(36) {}
+  nlohmann::json json() const { return bench::BenchReport::json("qr_bench"); }
 };
 
 // `openssl speed -seconds S sm2`: the verify/s column of its "SM2 (CurveSM2)" row.
