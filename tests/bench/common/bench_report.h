@@ -2,10 +2,9 @@
 // What every benchmark prints: lines `name value unit baseline ratio`, and the same as JSON with
 // the load average at the moment each figure was taken (this machine's two cores are shared).
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 

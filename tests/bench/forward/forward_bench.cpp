@@ -69,8 +69,6 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-
-#include "tests/bench/common/bench_report.h"
 #include <optional>
 #include <set>
 #include <sstream>
@@ -95,6 +93,7 @@
 #include "terminals_sim/platform/district_batches.h"
 #include "terminals_sim/platform_https/https_batch_receiver.h"
 #include "terminals_sim/platform_https/received_store.h"
+#include "tests/bench/common/bench_report.h"
 
 extern char** environ;
 

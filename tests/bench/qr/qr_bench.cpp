@@ -41,8 +41,6 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-
-#include "tests/bench/common/bench_report.h"
 #include <optional>
 #include <string>
 #include <thread>
@@ -60,6 +58,7 @@
 #include "gateway/policy/counter_store.h"
 #include "gateway/policy/policies.h"
 #include "gateway/policy/policy_authorizer.h"
+#include "tests/bench/common/bench_report.h"
 
 namespace yktgw {
 namespace {
