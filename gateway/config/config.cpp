@@ -27,6 +27,8 @@
 #include <variant>
 #include <vector>
 
+#include "gateway/config/toml_names.h"
+
 namespace yktgw {
 namespace {
 
@@ -235,32 +237,6 @@ std::string_view with_article(KeyType t) {
   return "a value";
 }
 
-std::string_view toml_type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "integer";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "boolean";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::table:
-      return "table";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
   for (const std::string& s : items) {
@@ -279,6 +255,17 @@ std::optional<std::string> name_problem(std::string_view v) {
   });
   if (ok) return std::nullopt;
   return "expected 1-64 characters of A-Z a-z 0-9 _ . -";
+}
+
+// A decimal TCP port, 1..65535.
+std::optional<std::string> port_problem(std::string_view port) {
+  int number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
+      number > 65535) {
+    return "expected a port in 1..65535";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> uri_problem(std::string_view uri) {
@@ -320,14 +307,7 @@ std::optional<std::string> uri_problem(std::string_view uri) {
     }
   }
   if (host.empty()) return "expected a host, e.g. tcp://127.0.0.1:1883";
-  if (has_port) {
-    int number = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
-        number > 65535) {
-      return "expected a port in 1..65535";
-    }
-  }
+  if (has_port) return port_problem(port);
   return std::nullopt;
 }
 
@@ -359,13 +339,7 @@ std::optional<std::string> zmq_endpoint_problem(std::string_view endpoint) {
   if (host.empty() || host.find_first_of("/?#@ \t*;") != std::string_view::npos) {
     return std::string(kShape);
   }
-  int number = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
-      number > 65535) {
-    return "expected a port in 1..65535";
-  }
-  return std::nullopt;
+  return port_problem(port);
 }
 
 // A CURVE key in Z85 (ZeroMQ RFC 32): 40 characters, every group of 5 below 2^32.
@@ -453,14 +427,7 @@ std::optional<std::string> https_url_problem(std::string_view url) {
     }
   }
   if (host.empty()) return std::string(kShape);
-  if (has_port) {
-    int number = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
-        number > 65535) {
-      return "expected a port in 1..65535";
-    }
-  }
+  if (has_port) return port_problem(port);
   return std::nullopt;
 }
 

@@ -4,34 +4,10 @@
 #include <cstdio>
 #include <exception>
 
+#include "gateway/config/toml_names.h"
+
 namespace yktgw::policy_file {
 namespace {
-
-std::string_view node_type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "integer";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "boolean";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::table:
-      return "table";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -231,21 +207,21 @@ void Reader::read_value(const FieldSpec& spec, const toml::node& node, const std
       if (const auto* v = node.as_string()) {
         if (check_str(pos, v->get())) out.value = v->get();
       } else {
-        wrong(pos, node_type_name(node.type()));
+        wrong(pos, toml_type_name(node.type()));
       }
       return;
     case FieldType::integer:
       if (const auto* v = node.as_integer()) {
         if (check_int(pos, v->get())) out.value = v->get();
       } else {
-        wrong(pos, node_type_name(node.type()));
+        wrong(pos, toml_type_name(node.type()));
       }
       return;
     case FieldType::boolean:
       if (const auto* v = node.as_boolean()) {
         out.value = v->get();
       } else {
-        wrong(pos, node_type_name(node.type()));
+        wrong(pos, toml_type_name(node.type()));
       }
       return;
     case FieldType::string_list:
@@ -255,7 +231,7 @@ void Reader::read_value(const FieldSpec& spec, const toml::node& node, const std
   }
   const toml::array* arr = node.as_array();
   if (arr == nullptr) {
-    wrong(pos, node_type_name(node.type()));
+    wrong(pos, toml_type_name(node.type()));
     return;
   }
   std::vector<std::string> strings;
@@ -271,7 +247,7 @@ void Reader::read_value(const FieldSpec& spec, const toml::node& node, const std
         if (check_str(ep, v->get())) strings.push_back(v->get());
       } else {
         fail(ep, "wrong_type",
-             "key '" + ipath + "' must be a string, got " + std::string(node_type_name(el.type())));
+             "key '" + ipath + "' must be a string, got " + std::string(toml_type_name(el.type())));
       }
     } else if (spec.type == FieldType::integer_list) {
       if (const auto* v = el.as_integer()) {
@@ -279,14 +255,14 @@ void Reader::read_value(const FieldSpec& spec, const toml::node& node, const std
       } else {
         fail(ep, "wrong_type",
              "key '" + ipath + "' must be an integer, got " +
-                 std::string(node_type_name(el.type())));
+                 std::string(toml_type_name(el.type())));
       }
     } else if (const auto* t = el.as_table()) {
       const std::vector<FieldSpec>* sets[] = {spec.items};
       tables.push_back(read(*t, ipath, ep, sets));
     } else {
       fail(ep, "wrong_type",
-           "key '" + ipath + "' must be a table, got " + std::string(node_type_name(el.type())));
+           "key '" + ipath + "' must be a table, got " + std::string(toml_type_name(el.type())));
     }
   }
   if (spec.type == FieldType::string_list) out.value = std::move(strings);
