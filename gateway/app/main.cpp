@@ -124,6 +124,29 @@ int cardlist_stats(const std::string& path, const std::vector<std::string>& sets
   return 0;
 }
 
+int cardlist_export(const std::string& path, const std::vector<std::string>& sets,
+                    const std::string& out_path) {
+  auto cfg = load(path, sets);
+  if (!cfg) return fail(cfg.error().message);
+  auto groups = yktgw::AttributeNames::parse(cfg->cardlist.groups);
+  if (!groups) return fail(groups.error().message);
+  auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db", *groups);
+  if (!db) return fail(db.error().message);
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  if (out_path != "-") {
+    file.open(out_path, std::ios::out | std::ios::trunc);
+    if (!file) return fail("cannot write '" + out_path + "'");
+    out = &file;
+  }
+  auto n = db->export_csv(*out);
+  if (!n) return fail(n.error().message);
+  out->flush();
+  if (!*out) return fail("writing '" + out_path + "' failed");
+  std::fprintf(stderr, "exported cards=%llu\n", static_cast<unsigned long long>(*n));
+  return 0;
+}
+
 int outbox_stats_cmd(const std::string& path, const std::vector<std::string>& sets) {
   auto cfg = load(path, sets);
   if (!cfg) return fail(cfg.error().message);
@@ -223,6 +246,11 @@ int main(int argc, char** argv) {
   auto* import = cardlist->add_subcommand("import", "Import a CSV (card_no,status) into the list");
   import->add_option("file", csv, "CSV file")->required();
   import->fallthrough();
+  std::string export_out = "-";
+  auto* export_cmd = cardlist->add_subcommand(
+      "export", "Write the list as CSV (tokens and masked numbers; import reads it back)");
+  export_cmd->add_option("--out", export_out, "output file, - for stdout")->capture_default_str();
+  export_cmd->fallthrough();
   auto* stats = cardlist->add_subcommand("stats", "Print the list version and counts");
   stats->fallthrough();
 
@@ -274,5 +302,6 @@ int main(int argc, char** argv) {
   if (*check) return check_config(check_path, sets);
   if (*import) return cardlist_import(config_path, sets, csv);
   if (*stats) return cardlist_stats(config_path, sets);
+  if (*export_cmd) return cardlist_export(config_path, sets, export_out);
   return run_gateway(config_path, sets);
 }

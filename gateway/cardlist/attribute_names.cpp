@@ -72,6 +72,22 @@ std::optional<HolderAttributes> AttributeNames::bit(std::string_view name) const
   return std::nullopt;
 }
 
+std::string AttributeNames::format_set(HolderAttributes attributes) const {
+  std::string out;
+  auto add = [&out](std::string_view name) {
+    if (!out.empty()) out += ';';
+    out += name;
+  };
+  if (attributes & kAttrDisabled) add(kAttrNameDisabled);
+  if (attributes & kAttrLocalResident) add(kAttrNameLocalResident);
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
+    if (attributes & (HolderAttributes{1} << (kFirstGroupBit + static_cast<int>(i)))) {
+      add(groups_[i]);
+    }
+  }
+  return out;
+}
+
 Result<HolderAttributes> AttributeNames::parse_set(std::string_view semicolon_separated) const {
   HolderAttributes out = 0;
   for (auto name : split(semicolon_separated, ';')) {

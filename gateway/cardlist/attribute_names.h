@@ -46,6 +46,10 @@ class AttributeNames {
   // unknown name and the known ones.
   Result<HolderAttributes> parse_set(std::string_view semicolon_separated) const;
 
+  // The names of the bits set in `attributes`, fixed ones first, ";"-separated: the inverse of
+  // parse_set. Bits this table does not name are left out.
+  std::string format_set(HolderAttributes attributes) const;
+
   // The bit of `name`, appending it as the next group when absent; an error when the table is
   // full (kMaxGroups) or the name is invalid.
   Result<HolderAttributes> add(std::string_view name);

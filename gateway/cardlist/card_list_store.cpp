@@ -5,6 +5,7 @@
 #include <cctype>
 #include <fstream>
 #include <new>
+#include <ostream>
 
 #include "gateway/core/card_number.h"
 #include "gateway/store/sqlite_util.h"
@@ -96,6 +97,22 @@ constexpr std::string_view kUpsertFromFeed =
     "attributes = excluded.attributes, updated_ms = excluded.updated_ms";
 
 bool is_hex_token(std::string_view s) { return token_from_hex(s).has_value(); }
+
+// A masked card number as mask_card_number writes it: at most 20 of 0-9 A-Z and '*', with at
+// least four '*' so that no full number can pass as a mask. Empty means unknown.
+bool is_masked_form(std::string_view s) {
+  if (s.empty()) return true;
+  if (s.size() > 20) return false;
+  std::size_t stars = 0;
+  for (char c : s) {
+    if (c == '*') {
+      ++stars;
+    } else if (!std::isdigit(static_cast<unsigned char>(c)) && !(c >= 'A' && c <= 'Z')) {
+      return false;
+    }
+  }
+  return stars >= 4;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -352,7 +369,10 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
     if (l.empty() || l.front() == '#') continue;
     if (!seen_header) {
       seen_header = true;
-      if (l == "card_no,status" || l == "card_no,status,attributes") continue;
+      if (l == "card_no,status" || l == "card_no,status,attributes" ||
+          l == "card_no,status,attributes,masked") {
+        continue;
+      }
     }
     ++stats.rows;
     auto comma = l.find(',');
@@ -370,8 +390,19 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
       continue;
     }
     HolderAttributes attributes = 0;
+    std::string_view given_mask;
+    std::string_view attribute_field =
+        has_attributes ? rest.substr(second + 1) : std::string_view{};
+    if (const auto third = attribute_field.find(','); third != std::string_view::npos) {
+      given_mask = trim(attribute_field.substr(third + 1));
+      attribute_field = attribute_field.substr(0, third);
+      if (!is_masked_form(given_mask)) {
+        reject("masked must be digits and letters with '*' in place of the hidden middle");
+        continue;
+      }
+    }
     if (has_attributes) {
-      auto parsed = impl_->stored.parse_set(rest.substr(second + 1));
+      auto parsed = impl_->stored.parse_set(attribute_field);
       if (!parsed) {
         reject(parsed.error().message);
         continue;
@@ -386,6 +417,7 @@ Result<CardListDb::ImportStats> CardListDb::import_csv(const std::string& csv_pa
         reject("token must be 64 lower-case hex digits");
         continue;
       }
+      masked = std::string(given_mask);
     } else {
       if (!is_plausible_card_number(card)) {
         reject("card number must be an 18-character citizen number or an 8..20 digit serial");
@@ -582,6 +614,41 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready,
   if (auto r = txn.commit(); !r) return r.error();
   impl_->stored = std::move(stored);
   return {};
+}
+
+Result<std::uint64_t> CardListDb::export_csv(std::ostream& out) const {
+  auto& db = impl_->db;
+  Transaction txn(db);  // one consistent version even while the gateway applies a delta
+  if (auto r = txn.begin("BEGIN"); !r) return r.error();
+  auto meta = read_meta(db);
+  if (!meta) return meta.error();
+  auto count = db.prepare("SELECT count(*) FROM card");
+  if (!count) return count.error();
+  if (sqlite3_step(count->get()) != SQLITE_ROW) return sqlite_error(db, "counting the card list");
+  const auto total = static_cast<std::uint64_t>(sqlite3_column_int64(count->get(), 0));
+  count->reset();
+  out << "# yktgw card list version=" << meta->version << " cards=" << total;
+  if (!meta->feed_id.empty()) out << " feed=" << meta->feed_id;
+  out << "\ncard_no,status,attributes,masked\n";
+  auto st = db.prepare("SELECT token, status, attributes, masked FROM card ORDER BY token");
+  if (!st) return st.error();
+  std::uint64_t written = 0;
+  int rc;
+  while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+    auto text = [&](int col) {
+      const auto* p = sqlite3_column_text(st->get(), col);
+      return std::string_view(p ? reinterpret_cast<const char*>(p) : "",
+                              static_cast<std::size_t>(sqlite3_column_bytes(st->get(), col)));
+    };
+    out << "token:" << text(0) << ',' << text(1) << ','
+        << impl_->stored.format_set(
+               static_cast<HolderAttributes>(sqlite3_column_int64(st->get(), 2)))
+        << ',' << text(3) << '\n';
+    ++written;
+  }
+  if (rc != SQLITE_DONE) return sqlite_error(db, "reading the card list");
+  if (!out) return make_error("io", "writing the export failed");
+  return written;
 }
 
 }  // namespace yktgw

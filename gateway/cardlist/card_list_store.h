@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,7 +63,7 @@ class CardListDb {
     std::vector<std::string> first_errors;
     std::int64_t version = 0;
   };
-  // Imports a CSV `card_no,status[,attributes]` (status: active, lost, frozen, cancelled;
+  // Imports a CSV `card_no,status[,attributes[,masked]]` (status: active, lost, frozen, cancelled;
   // attributes: names separated by ';', e.g. `disabled;local;staff`). A `card_no` of the form
   // `token:<64 hex>` is taken as an already-computed token. A row with an attributes field
   // (even an empty one) sets the card's attributes; a row without keeps what the card had.
@@ -71,6 +72,12 @@ class CardListDb {
   // would break the platform's version sequence.
   Result<ImportStats> import_csv(const std::string& csv_path, const CardTokenizer& tokenizer,
                                  std::int64_t now_ms);
+
+  // Writes the whole list as CSV that import_csv reads back:
+  // `card_no,status,attributes,masked` with `token:<64 hex>` as card_no (the list holds no card
+  // numbers), preceded by `#` comment lines naming the version and the count. Returns the
+  // number of cards written.
+  Result<std::uint64_t> export_csv(std::ostream& out) const;
 
   struct Stats {
     std::int64_t version = 0;

@@ -60,5 +60,16 @@ TEST(AttributeMap, MovesGroupsByNameAndKeepsFixedBits) {
   EXPECT_FALSE(AttributeMap(AttributeNames::parse("c,a,d").value(), to).identity());
 }
 
+TEST(AttributeNames, FormatSetIsTheInverseOfParseSet) {
+  auto names = AttributeNames::parse("staff,student").value();
+  EXPECT_EQ(names.format_set(0), "");
+  EXPECT_EQ(names.format_set(names.parse_set("student;disabled;local").value()),
+            "disabled;local;student");
+  EXPECT_EQ(names.parse_set(names.format_set(names.parse_set("staff;student").value())).value(),
+            names.parse_set("staff;student").value());
+  // A bit the table does not name is left out rather than invented.
+  EXPECT_EQ(names.format_set(HolderAttributes{1} << (kFirstGroupBit + 5)), "");
+}
+
 }  // namespace
 }  // namespace yktgw

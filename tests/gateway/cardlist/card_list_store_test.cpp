@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "gateway/store/sqlite_util.h"
@@ -457,6 +458,51 @@ TEST_F(CardListDbTest, AnErrorFromReadyRollsTheFeedBack) {
   EXPECT_EQ(snap->meta().version, 1);
   EXPECT_EQ(status_of(*snap, tok_.token("12345678")), CardStatus::lost);
   EXPECT_EQ(snap->size(), 1u);
+}
+
+TEST_F(CardListDbTest, ExportWritesTokensAndMasksThatImportReadsBack) {
+  import(
+      "card_no,status,attributes\n"
+      "500156199001011234,active,disabled;staff\n"
+      "11010519491231002X,lost,\n"
+      "12345678,frozen,local;student;site_worker\n");
+  std::ostringstream out;
+  auto n = db_->export_csv(out);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 3u);
+  const std::string csv = out.str();
+  EXPECT_THAT(csv, StartsWith("# yktgw card list version=1 cards=3\n"
+                              "card_no,status,attributes,masked\n"));
+  // No card number in the export, only tokens and masked forms.
+  EXPECT_EQ(csv.find("500156199001011234"), std::string::npos);
+  EXPECT_EQ(csv.find("12345678,"), std::string::npos);
+  EXPECT_NE(csv.find("token:" + tok_.token("500156199001011234") +
+                     ",active,disabled;staff,500156********1234\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("token:" + tok_.token("12345678") + ",frozen,local;student;site_worker,"),
+            std::string::npos)
+      << csv;
+
+  // Into an empty list: the same cards, statuses, attributes and masks.
+  TempDir other;
+  auto copy = CardListDb::open(other.file("copy.db"));
+  ASSERT_TRUE(copy.ok());
+  auto st = copy->import_csv(other.write("export.csv", csv), tok_, 2000);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(st->upserted, 3u);
+  EXPECT_EQ(st->rejected, 0u);
+  std::ostringstream again;
+  ASSERT_TRUE(copy->export_csv(again).ok());
+  EXPECT_EQ(again.str(), csv);
+}
+
+TEST_F(CardListDbTest, ImportRefusesAMaskThatCouldBeAFullNumber) {
+  const auto r = db_->import_csv(
+      dir_.write("bad.csv", "token:" + kToken + ",active,,500156199001011234\n"), tok_, 1000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rejected, 1u);
+  EXPECT_THAT(r->first_errors.at(0), HasSubstr("masked"));
 }
 
 TEST(FeedSequence, DeltasFollowTheVersionSnapshotsNeverGoBack) {
