@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -78,6 +79,46 @@ struct GatewayApp::Parts {
 GatewayApp::GatewayApp(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
 
 GatewayApp::~GatewayApp() { shutdown(); }
+
+namespace {
+
+Result<void> readable(const std::string& key, const std::string& path) {
+  if (path.empty()) return {};
+  if (::access(path.c_str(), R_OK) != 0) {
+    return make_error("config", key + " = \"" + path + "\": " + std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> preflight(const Config& config) {
+  auto tok = CardTokenizer::from_key_file(config.security.hmac_key_file);
+  if (!tok) return tok.error();
+  if (auto g = AttributeNames::parse(config.cardlist.groups); !g) return g.error();
+  if (!config.cardlist.feed_url.empty()) {
+    auto key = Sm2PublicKey::from_pem_file(config.cardlist.platform_public_key_file);
+    if (!key) return key.error();
+  }
+  if (auto r = readable("cardlist.ca_file", config.cardlist.ca_file); !r) return r;
+  auto decoders = make_decoders(config, tok.value());
+  if (!decoders) return decoders.error();
+  if (auto r = check_policy_files(config); !r) return r;
+  if (auto d = district::district_link_options(config.district, config.gateway.id); !d) {
+    return d.error();
+  }
+  if (auto r = outbox::route_table_from(config.upstream); !r) return r.error();
+  for (const auto& [key, path] :
+       {std::pair<std::string, std::string>{"mqtt.tls.ca_file", config.mqtt.tls.ca_file},
+        {"mqtt.tls.cert_file", config.mqtt.tls.cert_file},
+        {"mqtt.tls.key_file", config.mqtt.tls.key_file},
+        {"https.ca_file", config.https.ca_file},
+        {"https.client_cert_file", config.https.client_cert_file},
+        {"https.client_key_file", config.https.client_key_file}}) {
+    if (auto r = readable(key, path); !r) return r;
+  }
+  return {};
+}
 
 Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   auto p = std::make_unique<Parts>();

@@ -31,6 +31,11 @@ class GatewayApp {
   std::unique_ptr<Parts> p_;
 };
 
+// Everything start() reads before it opens a store or a socket: key files, credential
+// issuer keys, policies and service items, link options, routes. For `yktgw check-config`;
+// nothing is written.
+Result<void> preflight(const Config& config);
+
 // Creates `dir` and its parents when missing (mode 0750).
 Result<void> make_dirs(const std::string& dir);
 

@@ -75,6 +75,7 @@ int run_gateway(const std::string& path, const std::vector<std::string>& sets) {
 int check_config(const std::string& path, const std::vector<std::string>& sets) {
   auto cfg = yktgw::load_config(path, sets);
   if (!cfg) return fail(cfg.error().message);
+  if (auto r = yktgw::preflight(*cfg); !r) return fail(path + ": " + r.error().message);
   std::printf("%s: ok (gateway %s, site %s)\n", path.c_str(), cfg->gateway.id.c_str(),
               cfg->gateway.site.c_str());
   return 0;

@@ -16,6 +16,17 @@ std::vector<std::string> split_group_names(std::string_view text) {
   return out;
 }
 
+Result<void> check_policy_files(const Config& config) {
+  auto catalog = load_service_catalog(config.policy.service_items_file);
+  if (!catalog) return catalog.error();
+  PolicyLoadOptions options;
+  options.group_names = split_group_names(config.cardlist.groups);
+  options.catalog = std::make_shared<const ServiceCatalog>(std::move(catalog.value()));
+  auto policies = load_policies(config.policy.file, options);
+  if (!policies) return policies.error();
+  return {};
+}
+
 Result<PolicyRuntime> open_policy_runtime(const Config& config, const Clock& clock,
                                           std::shared_ptr<spdlog::logger> log) {
   PolicyRuntime rt;

@@ -32,4 +32,8 @@ struct PolicyRuntime {
 Result<PolicyRuntime> open_policy_runtime(const Config& config, const Clock& clock,
                                           std::shared_ptr<spdlog::logger> log);
 
+// Reads the service catalogue and the policies as open_policy_runtime would, without opening
+// the counter store: for `yktgw check-config`.
+Result<void> check_policy_files(const Config& config);
+
 }  // namespace yktgw

@@ -452,11 +452,16 @@ TEST(GatewaySessionTest, RecordsPublishedWhileTheGatewayIsDownAreStoredAfterItRe
 
 TEST(CheckConfigTest, ExampleConfigIsValidAndErrorsNameFileLineAndKey) {
   std::string out;
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", source_dir() + "/config/yktgw.toml"},
+  const std::string dir = make_temp_dir("check-config");
+  // A checkout leaves the example HMAC key readable by others, which the gateway refuses.
+  const std::string key = dir + "/hmac.key";
+  write_file(key, read_file(source_dir() + "/config/dev-keys/hmac.key"), 0600);
+  const std::string key_set = "security.hmac_key_file=" + key;
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", source_dir() + "/config/yktgw.toml",
+                         "--set", key_set},
                         &out),
             0)
       << out;
-  const std::string dir = make_temp_dir("check-config");
   write_file(dir + "/bad.toml",
              "[gateway]\nid = \"gw\"\nsite = \"s\"\n\n[mqtt]\nkeepalive_s = \"thirty\"\n");
   EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", dir + "/bad.toml"}, &out), 1);
@@ -468,6 +473,37 @@ TEST(CheckConfigTest, ExampleConfigIsValidAndErrorsNameFileLineAndKey) {
                         &out),
             1);
   EXPECT_NE(out.find("log.level"), std::string::npos) << out;
+}
+
+TEST(CheckConfigTest, ChecksTheFilesTheConfigNamesAsStartWould) {
+  std::string out;
+  const std::string dir = make_temp_dir("check-config-files");
+  const std::string key = dir + "/hmac.key";
+  write_file(key, read_file(source_dir() + "/config/dev-keys/hmac.key"), 0600);
+  const std::string config = source_dir() + "/config/yktgw.toml";
+  const std::string key_set = "security.hmac_key_file=" + key;
+  // The key file readable by others: refused, with the fix.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config}, &out), 1);
+  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+  // A missing policies file is named.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
+                         "policy.file=" + dir + "/missing-policies.toml"},
+                        &out),
+            1);
+  EXPECT_NE(out.find("missing-policies.toml"), std::string::npos) << out;
+  // A policies file with an error: file, line and key.
+  write_file(dir + "/policies.toml", "[scenario.canteen]\nkind = \"canteen\"\nbogus_key = 1\n");
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
+                         "policy.file=" + dir + "/policies.toml"},
+                        &out),
+            1);
+  EXPECT_NE(out.find("policies.toml:"), std::string::npos) << out;
+  // A TLS file that does not exist.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
+                         "mqtt.tls.ca_file=" + dir + "/no-ca.pem"},
+                        &out),
+            1);
+  EXPECT_NE(out.find("mqtt.tls.ca_file"), std::string::npos) << out;
 }
 
 TEST(GatewayStartTest, RefusesAKeyFileOthersCanRead) {
