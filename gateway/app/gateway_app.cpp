@@ -234,9 +234,23 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   lo.tls_cert_file = m.tls.cert_file;
   lo.tls_key_file = m.tls.key_file;
   lo.tls_verify = m.tls.verify;
-  for (auto kind :
-       {protocol::TopicKind::auth_req, protocol::TopicKind::txn, protocol::TopicKind::status})
-    lo.subscriptions.push_back(protocol::subscription_filter(config.gateway.site, kind));
+  // Requests and records go to one gateway of a shared group; every gateway sees every
+  // terminal's status. Mosquitto keeps handing a member its share while it is away with a
+  // persistent session, so group members connect with a clean one: a killed member leaves the
+  // group at once, and terminals resend what it had not acked to the others.
+  if (!m.shared_group.empty()) {
+    lo.persistent_session = false;
+    p->log.mqtt->info(
+        "mqtt shared_group={}: requests and records split with the group's other "
+        "gateways; clean session",
+        m.shared_group);
+  }
+  const std::string share =
+      m.shared_group.empty() ? std::string() : "$share/" + m.shared_group + "/";
+  for (auto kind : {protocol::TopicKind::auth_req, protocol::TopicKind::txn})
+    lo.subscriptions.push_back(share + protocol::subscription_filter(config.gateway.site, kind));
+  lo.subscriptions.push_back(
+      protocol::subscription_filter(config.gateway.site, protocol::TopicKind::status));
   lo.presence_topic =
       "ykt/v1/" + config.gateway.site + "/_gateway/" + config.gateway.id + "/status";
   lo.presence_online = R"({"v":1,"gateway":")" + config.gateway.id +

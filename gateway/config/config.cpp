@@ -54,6 +54,7 @@ const Binding kBindings[] = {
     {"gateway.queue_capacity", +[](Config& c) -> int& { return c.gateway.queue_capacity; }},
     {"mqtt.uri", +[](Config& c) -> std::string& { return c.mqtt.uri; }},
     {"mqtt.client_id", +[](Config& c) -> std::string& { return c.mqtt.client_id; }},
+    {"mqtt.shared_group", +[](Config& c) -> std::string& { return c.mqtt.shared_group; }},
     {"mqtt.username", +[](Config& c) -> std::string& { return c.mqtt.username; }},
     {"mqtt.password", +[](Config& c) -> std::string& { return c.mqtt.password; }},
     {"mqtt.keepalive_s", +[](Config& c) -> int& { return c.mqtt.keepalive_s; }},
@@ -464,6 +465,8 @@ std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& valu
       return std::nullopt;
     case StringCheck::name:
       return name_problem(*s);
+    case StringCheck::optional_name:
+      return s->empty() ? std::nullopt : name_problem(*s);
     case StringCheck::mqtt_uri:
       return uri_problem(*s);
     case StringCheck::mqtt_client_id:

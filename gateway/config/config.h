@@ -30,6 +30,9 @@ struct MqttTlsConfig {
 struct MqttConfig {
   std::string uri;
   std::string client_id;  // empty: "yktgw-" + gateway.id
+  // Non-empty: requests and records are taken through the MQTT shared subscription
+  // $share/{shared_group}/..., split between the gateways of the group.
+  std::string shared_group;
   std::string username;
   std::string password;
   int keepalive_s = 30;
@@ -158,6 +161,7 @@ enum class KeyType : std::uint8_t { string, integer, boolean };
 enum class StringCheck : std::uint8_t {
   none,
   name,            // 1..64 of [A-Za-z0-9_.-]; ends up in MQTT topics and file names
+  optional_name,   // empty (unset) or as `name`
   mqtt_uri,        // tcp|ssl|mqtt|mqtts://host[:port]
   mqtt_client_id,  // empty (derived) or free of MQTT wildcards and '/'
   path,            // non-empty; relative values resolve against the config file's directory

@@ -87,6 +87,9 @@ std::vector<KeySpec> build_schema() {
            "Broker address: tcp|ssl|mqtt|mqtts://host[:port]"),
       text("mqtt.client_id", "", mqtt_client_id,
            "MQTT client id; empty means \"yktgw-\" + gateway.id; no '+', '#' or '/'"),
+      text("mqtt.shared_group", "", optional_name,
+           "Scale-out: gateways with the same group split requests and records through the "
+           "shared subscription $share/{group}/...; empty: this gateway takes all"),
       text("mqtt.username", "", none, "Broker user name; empty for none"),
       text("mqtt.password", "", none, "Broker password; empty for none", /*secret=*/true),
       integer("mqtt.keepalive_s", 30, 5, 3600, "MQTT keep-alive interval in seconds"),

@@ -224,6 +224,7 @@ TEST(ConfigSchema, EachKeyBindsItsOwnField) {
       {"gateway.data_dir", "/srv/yktgw"},
       {"mqtt.uri", "ssl://broker.example:8883"},
       {"mqtt.client_id", "cid-7"},
+      {"mqtt.shared_group", "wl-xiangkou"},
       {"mqtt.username", "gw"},
       {"mqtt.password", "pw"},
       {"mqtt.tls.ca_file", "/etc/ssl/ca.pem"},
