@@ -42,8 +42,44 @@ CREATE TABLE received_batch (
 ) STRICT;
 )sql";
 
+// v2: a record is the same record whichever gateway forwards it: a terminal belongs to one
+// site, and the gateways of one site (a shared group, see docs/scaling.md) may each have stored
+// a record whose ack was lost with a killed member. Keyed by site instead of source gateway.
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE received_v2 (
+  platform        TEXT    NOT NULL,
+  source_gateway  TEXT    NOT NULL,
+  terminal        TEXT    NOT NULL,
+  txn_id          TEXT    NOT NULL,
+  seq             INTEGER NOT NULL,
+  site            TEXT    NOT NULL,
+  req_id          TEXT    NOT NULL,
+  scenario        TEXT    NOT NULL,
+  service_item    INTEGER NOT NULL,
+  ts_ms           INTEGER NOT NULL,
+  received_ms     INTEGER NOT NULL,
+  cred_type       TEXT    NOT NULL,
+  card_token      TEXT    NOT NULL,
+  card_masked     TEXT    NOT NULL,
+  cred_method     TEXT    NOT NULL,
+  issuer_region   INTEGER NOT NULL,
+  amount_fen      INTEGER NOT NULL,
+  result          TEXT    NOT NULL,
+  reason          TEXT    NOT NULL,
+  mode            TEXT    NOT NULL,
+  batch_id        TEXT    NOT NULL,
+  first_seen_ms   INTEGER NOT NULL,
+  duplicates      INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (platform, site, terminal, txn_id)
+) STRICT;
+INSERT OR IGNORE INTO received_v2 SELECT * FROM received ORDER BY first_seen_ms;
+DROP TABLE received;
+ALTER TABLE received_v2 RENAME TO received;
+CREATE INDEX received_by_source ON received (platform, source_gateway, seq);
+)sql";
+
 const std::vector<std::string_view>& steps() {
-  static const std::vector<std::string_view> kSteps{kSchemaV1};
+  static const std::vector<std::string_view> kSteps{kSchemaV1, kSchemaV2};
   return kSteps;
 }
 
@@ -119,7 +155,7 @@ Result<ReceivedStore> ReceivedStore::open(const std::string& path) {
   if (!insert) return insert.error();
   auto bump = store.db_.prepare(
       "UPDATE received SET duplicates = duplicates + 1 WHERE platform = ?1 AND "
-      "source_gateway = ?2 AND terminal = ?3 AND txn_id = ?4");
+      "site = ?2 AND terminal = ?3 AND txn_id = ?4");
   if (!bump) return bump.error();
   auto batch = store.db_.prepare(
       "INSERT INTO received_batch (platform, source_gateway, batch_id, first_seen_ms, times, "
@@ -181,7 +217,7 @@ Result<AcceptCounts> ReceivedStore::accept(std::string_view platform,
     ++counts.duplicates;
     bump_.reset();
     bump_.bind(1, platform);
-    bump_.bind(2, source_gateway);
+    bump_.bind(2, r.site);
     bump_.bind(3, r.terminal);
     bump_.bind(4, r.txn_id);
     if (sqlite3_step(bump_.get()) != SQLITE_DONE) return fail();

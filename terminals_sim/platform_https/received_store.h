@@ -1,8 +1,9 @@
 #pragma once
 // What a simulated platform accepted from gateways, in SQLite, deduplicated by the record's
-// identity (source gateway, terminal, txn_id) per platform. A repeat is not stored again; its
-// row's `duplicates` counter goes up, so a test can tell "arrived exactly once in effect" from
-// "arrived twice" (duplicates appear only when an ack was lost and the gateway re-sent).
+// identity (site, terminal, txn_id) per platform, whichever gateway of the site sent it. A repeat
+// is not stored again; its row's `duplicates` counter goes up, so a test can tell "arrived
+// exactly once in effect" from "arrived twice" (duplicates appear only when an ack was lost and
+// a gateway re-sent, or when two gateways of a shared group both stored a record).
 //
 // The tables keep their own schema version (table received_meta) rather than PRAGMA
 // user_version, so they can live in the same file as the platform simulator's other tables

@@ -7,19 +7,21 @@
 namespace yktgw::platform {
 namespace {
 
-std::vector<outbox::ForwardedRecord> records(int from, int count, const std::string& gateway) {
+std::vector<outbox::ForwardedRecord> records(int from, int count, const std::string& gateway,
+                                             const std::string& site = "xiangkou") {
   std::vector<outbox::ForwardedRecord> out;
   for (int i = from; i < from + count; ++i) {
     outbox::ForwardedRecord f;
     f.seq = static_cast<std::uint64_t>(i);
     f.gateway = gateway;
     f.record = testing::txn(i, 51);
+    f.record.site = site;
     out.push_back(std::move(f));
   }
   return out;
 }
 
-TEST(ReceivedStore, DeduplicatesByGatewayTerminalAndTxnId) {
+TEST(ReceivedStore, DeduplicatesBySiteTerminalAndTxnId) {
   testing::TempDir dir("received");
   auto store = ReceivedStore::open(dir.file("p.db"));
   ASSERT_TRUE(store) << store.error().message;
@@ -27,9 +29,10 @@ TEST(ReceivedStore, DeduplicatesByGatewayTerminalAndTxnId) {
             (AcceptCounts{10, 0}));
   EXPECT_EQ(*store->accept("crossprov", "gw1", "gw1-crossprov-6-15", records(6, 10, "gw1"), 6),
             (AcceptCounts{5, 5}));
-  // The same txn ids from another gateway, or at another platform, are other records.
-  EXPECT_EQ(*store->accept("crossprov", "gw2", "gw2-crossprov-1-3", records(1, 3, "gw2"), 7),
-            (AcceptCounts{3, 0}));
+  // The same terminal and txn ids at another site, or at another platform, are other records.
+  EXPECT_EQ(
+      *store->accept("crossprov", "gw2", "gw2-crossprov-1-3", records(1, 3, "gw2", "baishi"), 7),
+      (AcceptCounts{3, 0}));
   EXPECT_EQ(*store->accept("district", "gw1", "gw1-district-1-3", records(1, 3, "gw1"), 8),
             (AcceptCounts{3, 0}));
   EXPECT_EQ(*store->accept("crossprov", "gw1", "gw1-crossprov-1-10", records(1, 10, "gw1"), 9),
@@ -46,6 +49,22 @@ TEST(ReceivedStore, DeduplicatesByGatewayTerminalAndTxnId) {
             "crossprov\tgw1\t15\t15\ncrossprov\tgw2\t3\t0\ndistrict\tgw1\t3\t0\n");
   const auto ids = store->txn_ids("crossprov", "gw2");
   EXPECT_EQ(*ids, (std::vector<std::string>{"ct:1", "ct:2", "ct:3"}));
+}
+
+TEST(ReceivedStore, ARecordFromTwoGatewaysOfOneSiteIsOneRecord) {
+  testing::TempDir dir("received-group");
+  auto store = ReceivedStore::open(dir.file("p.db"));
+  ASSERT_TRUE(store) << store.error().message;
+  // Two members of a shared group: the killed one had stored 1..4, the other stored 3..8 when
+  // the terminal resent the records whose acks were lost.
+  EXPECT_EQ(*store->accept("district", "gw-a", "gw-a-district-1-4", records(1, 4, "gw-a"), 5),
+            (AcceptCounts{4, 0}));
+  EXPECT_EQ(*store->accept("district", "gw-b", "gw-b-district-1-6", records(3, 6, "gw-b"), 6),
+            (AcceptCounts{4, 2}));
+  const auto counts = store->counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(*counts,
+            (std::vector<SourceCount>{{"district", "gw-a", 4, 2}, {"district", "gw-b", 4, 0}}));
 }
 
 TEST(ReceivedStore, SharesAFileThatUsesUserVersionForItsOwnTables) {
