@@ -18,23 +18,27 @@ using namespace std::chrono_literals;
 
 constexpr char kGateway[] = "wl-xiangkou-01";
 
-std::string body(int from, int count, const std::string& gateway = kGateway) {
+std::string body(int from, int count, const std::string& gateway = kGateway,
+                 const std::string& site = "xiangkou") {
   std::string lines;
   for (int i = from; i < from + count; ++i) {
+    TxnRecord r = testing::txn(i);
+    r.site = site;
     outbox::append_record_line(
-        outbox::ForwardedRecord{static_cast<std::uint64_t>(i), gateway, testing::txn(i)}, lines);
+        outbox::ForwardedRecord{static_cast<std::uint64_t>(i), gateway, std::move(r)}, lines);
   }
   return outbox::gzip_compress(lines).value();
 }
 
-Envelope batch(int from, int count, const std::string& gateway = kGateway) {
+Envelope batch(int from, int count, const std::string& gateway = kGateway,
+               const std::string& site = "xiangkou") {
   const auto first = static_cast<std::uint64_t>(from);
   const auto last = static_cast<std::uint64_t>(from + count - 1);
   return Envelope{
       MessageType::batch, outbox::batch_id(gateway, "district", first, last),
       district::encode_batch(
           district::BatchHeader{gateway, static_cast<std::uint32_t>(count), first, last},
-          body(from, count, gateway))};
+          body(from, count, gateway, site))};
 }
 
 class DistrictBatchesTest : public ::testing::Test {
@@ -98,14 +102,28 @@ TEST_F(DistrictBatchesTest, StoresABatchOnceAndAcksEveryCopy) {
 
 TEST_F(DistrictBatchesTest, GatewaysAreCountedApart) {
   open();
-  const Envelope a = batch(1, 5, "gw-a");
-  const Envelope b = batch(1, 5, "gw-b");  // same terminals and txn ids, another box
+  const Envelope a = batch(1, 5, "gw-a", "xiangkou");
+  const Envelope b = batch(1, 5, "gw-b", "baishi");  // same terminal and txn ids, another site
   ack_of(receiver_->handle(a), a);
   EXPECT_EQ(ack_of(receiver_->handle(b), b).accepted, 5u);
   const auto c = counts();
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[0], (SourceCount{"district", "gw-a", 5, 0}));
   EXPECT_EQ(c[1], (SourceCount{"district", "gw-b", 5, 0}));
+}
+
+TEST_F(DistrictBatchesTest, TwoGatewaysOfOneSiteSendingARecordStoreItOnce) {
+  open();
+  const Envelope a = batch(1, 5, "gw-a");
+  const Envelope b = batch(4, 4, "gw-b");  // 4 and 5 were stored by gw-a as well
+  ack_of(receiver_->handle(a), a);
+  const auto ack = ack_of(receiver_->handle(b), b);
+  EXPECT_EQ(ack.accepted, 2u);
+  EXPECT_EQ(ack.duplicates, 2u);
+  const auto c = counts();
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0], (SourceCount{"district", "gw-a", 5, 2}));
+  EXPECT_EQ(c[1], (SourceCount{"district", "gw-b", 2, 0}));
 }
 
 TEST_F(DistrictBatchesTest, MalformedBatchesAreInvalidAndStoreNothing) {
