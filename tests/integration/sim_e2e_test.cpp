@@ -185,6 +185,7 @@ TEST_F(SimTest, DemoPrintsOneMaskedLinePerTap) {
   }
   std::string out;
   const int rc = run_command(argv, &out);
+  write_file(dir_ + "/demo.out", out);  // kept with the test's files, for a reader
   EXPECT_EQ(rc, 0) << out;
   const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
   ASSERT_TRUE(report.is_object()) << out;
