@@ -53,6 +53,8 @@ constexpr std::size_t kMismatchSamples = 20;
 // A random link drop lasts this long, in seconds.
 constexpr double kDropMinS = 1.0;
 constexpr double kDropMaxS = 4.0;
+// A reconnect that has not brought the subscriptions back by then is started again.
+constexpr auto kReconnectRetry = seconds(5);
 
 UtcMillis utc_now_ms() {
   return std::chrono::duration_cast<milliseconds>(
@@ -294,7 +296,8 @@ struct TerminalState {
   bool link_down = false;
   bool outage_is_bus = false;
   TimePoint next_drop = TimePoint::max();
-  TimePoint back_at{};
+  TimePoint back_at{};     // when to connect again; {} once a connect is under way
+  TimePoint connecting{};  // when that connect was started
 };
 
 class LoadRun {
@@ -338,9 +341,9 @@ class LoadRun {
       const int stops = stop_.load();
       if (!load_done_) {
         send_due_requests(now);
-        manage_links(now);
         if ((next_s_ >= o_.duration_s && now >= load_end_) || stops >= 1) finish_load(now);
       }
+      manage_links(now);
       retry_unpublished(now);
       resend_after_reconnects(now);
       publish_due_txns(now);
@@ -527,16 +530,20 @@ class LoadRun {
       TerminalState& st = states_[i];
       Terminal& t = *terminals_[i];
       if (st.link_down) {
+        // A connect that has not come back (refused, broker busy) is tried again.
+        if (st.back_at == TimePoint{} && now - st.connecting > kReconnectRetry) st.back_at = now;
         if (now >= st.back_at && st.back_at != TimePoint{}) {
           if (t.restore_link()) {
             st.back_at = TimePoint{};  // link_down clears when the subscriptions are back
-            schedule_drop(st, now);
+            st.connecting = now;
+            if (!load_done_) schedule_drop(st, now);
           } else {
             st.back_at = now + milliseconds(200);
           }
         }
         continue;
       }
+      if (load_done_) continue;
       // A terminal goes quiet between taps: an answer on its way would be lost with the link.
       if (now < st.next_drop || st.inflight > 0) continue;
       const double len = st.outage_is_bus
@@ -556,13 +563,12 @@ class LoadRun {
     }
   }
 
-  // The load is over: every terminal comes back to upload what it holds.
-  void restore_all_links() {
+  // The load is over: every terminal comes back to upload what it holds (manage_links keeps
+  // trying those that do not).
+  void restore_all_links(TimePoint now) {
     for (std::size_t i = 0; i < states_.size(); ++i) {
       states_[i].next_drop = TimePoint::max();
-      if (states_[i].link_down && states_[i].back_at != TimePoint{}) {
-        if (terminals_[i]->restore_link()) states_[i].back_at = TimePoint{};
-      }
+      if (states_[i].link_down && states_[i].back_at != TimePoint{}) states_[i].back_at = now;
     }
   }
 
@@ -900,7 +906,7 @@ class LoadRun {
 
   void finish_load(TimePoint now) {
     load_done_ = true;
-    restore_all_links();
+    restore_all_links(now);
     load_elapsed_s_ = seconds_between(t0_, now);
     drain_deadline_ = now + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(o_.drain_s));
