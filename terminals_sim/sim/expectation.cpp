@@ -98,6 +98,7 @@ Result<PolicyModel> PolicyModel::parse(const std::string& text, const std::strin
     ScenarioModel s;
     s.name = std::string(key.str());
     s.kind = (*t)["kind"].value_or(std::string());
+    s.service_item = static_cast<int>((*t)["service_item"].value_or(std::int64_t{0}));
     if (s.kind == "clinic") s.online = OnlineRule::required;
     const std::string online = (*t)["online"].value_or(std::string());
     if (online == "prefer") s.online = OnlineRule::prefer;

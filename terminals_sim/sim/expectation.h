@@ -44,6 +44,7 @@ struct MinuteRange {
 struct ScenarioModel {
   std::string name;
   std::string kind;
+  int service_item = 0;  // every answer for the scenario names it
   OnlineRule online = OnlineRule::never;
   bool unknown_allow = false;
   std::vector<int> regions_allowed;

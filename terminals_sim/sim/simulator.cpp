@@ -804,7 +804,10 @@ class LoadRun {
       ++stats_.uncertain;
     } else {
       ++stats_.checked;
-      if (resp.decision != want->decision || resp.reason != want->reason) {
+      // The catalogue item the tap counts for comes with every answer of a mapped terminal.
+      const int item = st.scenario != nullptr ? st.scenario->service_item : resp.service_item;
+      if (resp.decision != want->decision || resp.reason != want->reason ||
+          resp.service_item != item) {
         mismatch = true;
         ++stats_.mismatches;
         ++per.mismatches;
@@ -814,8 +817,9 @@ class LoadRun {
                            " status=" + std::string(to_string(card.status)) +
                            " mode=" + std::string(to_string(resp.mode)) +
                            " expected=" + std::string(to_string(want->decision)) + "/" +
-                           std::string(reason_code(want->reason)) +
-                           " got=" + std::string(to_string(resp.decision)) + "/" + reason;
+                           std::string(reason_code(want->reason)) + "/item " +
+                           std::to_string(item) + " got=" + std::string(to_string(resp.decision)) +
+                           "/" + reason + "/item " + std::to_string(resp.service_item);
         if (stats_.mismatch_samples.size() < kMismatchSamples) {
           stats_.mismatch_samples.push_back(text);
         }

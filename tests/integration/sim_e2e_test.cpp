@@ -228,7 +228,8 @@ TEST_F(SimTest, ADecisionTheModelDisagreesWithIsCountedAndFailsTheRun) {
   EXPECT_FALSE(report["passed"].get<bool>());
   ASSERT_FALSE(report["expectations"]["samples"].empty());
   const std::string sample = report["expectations"]["samples"][0];
-  EXPECT_NE(sample.find("expected=decline/group_not_allowed got=approve/ok"), std::string::npos)
+  EXPECT_NE(sample.find("expected=decline/group_not_allowed/item 9 got=approve/ok/item 9"),
+            std::string::npos)
       << sample;
   EXPECT_NE(sample.find("********"), std::string::npos) << sample;  // masked
   EXPECT_FALSE(std::regex_search(out, std::regex("[0-9]{17}[0-9X]"))) << out;

@@ -262,6 +262,8 @@ TEST(PolicyModel, TheShippedFileMapsEveryTerminalKindToItsScenario) {
   EXPECT_EQ(m->find("clinic")->online, OnlineRule::required);
   EXPECT_TRUE(m->find("parking_exit")->no_entry_max_fee);
   EXPECT_EQ(m->find("gate_community")->allowed, kGroupResident);
+  EXPECT_EQ(m->find("bus")->service_item, 29);
+  EXPECT_EQ(m->find("gate_site")->service_item, 5);
 }
 
 }  // namespace
