@@ -844,11 +844,11 @@ class LoadRun {
     char line[320];
     std::snprintf(
         line, sizeof line,
-        "%02d:%02d:%02d %-13s %-15s %-18s %-8s %-7s %-26s %7.2f yuan %-7s %7.2f ms%s%s\n",
+        "%02d:%02d:%02d %-13s %-15s %-18s %-8s %-7s %-26s %6lld fen %-7s %7.2f ms%s%s\n",
         at.minute / 60, at.minute % 60, secs, t.id().c_str(), t.scenario().c_str(),
         f.credential == CredentialType::other ? "-" : masked(card.card_no).c_str(),
         std::string(to_string(f.credential)).c_str(), std::string(to_string(resp.decision)).c_str(),
-        std::string(reason_code(resp.reason)).c_str(), static_cast<double>(resp.amount_fen) / 100.0,
+        std::string(reason_code(resp.reason)).c_str(), static_cast<long long>(resp.amount_fen),
         std::string(to_string(resp.mode)).c_str(),
         std::chrono::duration<double, std::milli>(received - f.intended).count(),
         expected.empty() ? "" : "  MISMATCH expected ", expected.c_str());
