@@ -52,29 +52,10 @@ std::optional<CardEntry> next_state(const std::optional<CardEntry>& now, HolderA
   return now;
 }
 
-int digits(std::string_view s, std::size_t from, std::size_t count) {
-  int v = 0;
-  for (std::size_t i = from; i < from + count && i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
 }  // namespace
 
 HolderAttributes simulated_attributes(std::string_view card_no) {
-  HolderAttributes a = 0;
-  if (card_no.starts_with("500156")) a |= kAttrLocalResident;
-  const int year = digits(card_no, 6, 4);
-  const int sequence = digits(card_no, 14, 3);  // the three-digit sequence before the check
-  if (sequence >= 0 && sequence % 25 == 0) a |= kAttrDisabled;
-  if (sequence >= 0 && sequence % 20 == 1) a |= 1u << (kFirstGroupBit + 0);  // staff
-  if (year >= 2003) a |= 1u << (kFirstGroupBit + 1);                         // student
-  if (year >= 1965 && year <= 2005 && sequence >= 0 && sequence % 33 == 2) {
-    a |= 1u << (kFirstGroupBit + 2);  // site_worker
-  }
-  return a;
+  return sim::holder_attributes(card_no);
 }
 
 PlatformCards::PlatformCards(const sim::Population& population, const CardTokenizer& tokenizer,

@@ -24,14 +24,10 @@ namespace yktgw::platform {
 
 // The named groups the simulated platform uses, in the order of their attribute bits
 // (kFirstGroupBit + index); the feed header names them so a gateway can map them to its own.
-inline const std::vector<std::string>& platform_groups() {
-  static const std::vector<std::string> groups = {"staff", "student", "site_worker"};
-  return groups;
-}
+inline const std::vector<std::string>& platform_groups() { return sim::holder_groups(); }
 
-// Attributes the platform records for a holder, derived from the number so every run agrees:
-// local resident for Wulong (500156) numbers, students born 2003 or later, and small fixed
-// shares of disabled holders, staff and site workers.
+// Attributes the platform records for a holder, derived from the number so every run agrees
+// (sim::holder_attributes: the simulator draws its taps from the same holders).
 HolderAttributes simulated_attributes(std::string_view card_no);
 
 struct CardChange {

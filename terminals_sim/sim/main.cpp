@@ -1,5 +1,7 @@
 // yktgw-sim: simulated card terminals for the yktgw gateway, and its load generator.
-//   yktgw-sim [run] --broker URI --site S --terminals N --rate R --duration SEC [...]
+//   yktgw-sim demo --broker URI --site S --mix township --policies config/policies.toml [...]
+//   yktgw-sim [run|load] --broker URI --site S --terminals N --rate R --duration SEC [...]
+//   yktgw-sim soak --broker URI --site S --mix township --duration 14400 --summary-s 300 [...]
 //   yktgw-sim population --seed 42 --cards 1000 --out FILE
 
 #include <CLI/CLI.hpp>
@@ -59,6 +61,35 @@ void add_run_options(CLI::App& app, RunOptions& o) {
                  "first txn sequence number per terminal (raise it to rerun against a kept store)")
       ->capture_default_str();
   app.add_flag("--quiet", o.quiet, "no progress lines on stderr");
+  app.add_option("--mix", o.mix,
+                 "terminal mix, e.g. canteen:4,gate_campus:2,bus:3, or a preset: township, "
+                 "campus, transit, tourism (replaces --terminals and --scenario)");
+  app.add_option("--policies", o.policies,
+                 "the gateway's policies file: expected decisions come from it");
+  app.add_option("--hmac-key-file", o.hmac_key_file,
+                 "district HMAC-SM3 key, for the card tokens in QR codes");
+  app.add_option("--ecard-key-dir", o.ecard_key_dir,
+                 "e-card issuer private keys <region>-<kid>.key.pem (ecard_qr)");
+  app.add_option("--ykm-key-dir", o.ykm_key_dir,
+                 "渝快码 issuer private keys <region>-<kid>.key.pem (ykm_qr)");
+  app.add_option("--profile", o.profile,
+                 "rate profile: steady, meal (lunch and dinner peaks), "
+                 "rush (morning and evening peaks)")
+      ->capture_default_str();
+  app.add_option("--profile-period", o.profile_period_s,
+                 "seconds of one compressed day of the profile; 0: the whole run")
+      ->capture_default_str();
+  app.add_option("--bus-outage-s", o.bus_outage_s,
+                 "mean length of a bus's link loss in seconds (taps stored on board); 0: none")
+      ->capture_default_str();
+  app.add_option("--bus-outage-every-s", o.bus_outage_every_s,
+                 "mean seconds between a bus's link losses")
+      ->capture_default_str();
+  app.add_option("--disconnect-every-s", o.disconnect_every_s,
+                 "mean seconds between random link drops of any terminal; 0: none")
+      ->capture_default_str();
+  app.add_option("--summary-s", o.summary_s, "soak: seconds between summaries")
+      ->capture_default_str();
 }
 
 int write_population(const RunOptions& o, const std::string& out_path) {
@@ -84,19 +115,37 @@ int write_population(const RunOptions& o, const std::string& out_path) {
   return 0;
 }
 
-int run_load(const RunOptions& o) {
+int run_load(const RunOptions& o, const std::string& report_path) {
   if (auto v = yktgw::sim::validate(o); !v) {
     std::cerr << "yktgw-sim: " << v.error().message << '\n';
     return 2;
   }
   install_signal_handlers();
   const auto cards = yktgw::sim::generate_population(o.seed, o.cards);
-  auto stats = yktgw::sim::run_simulation(o, cards, std::cerr, g_stop_requests);
+  auto stats = yktgw::sim::run_simulation(o, cards, std::cerr, g_stop_requests, &std::cout);
   if (!stats) {
     std::cerr << "yktgw-sim: " << stats.error().code << ": " << stats.error().message << '\n';
     return 2;
   }
   std::cout << yktgw::sim::summary_json(*stats) << std::endl;
+  if (!report_path.empty()) {
+    yktgw::sim::RunInfo info;
+    info.mode = o.mode;
+    info.mix = yktgw::sim::describe_terminals(o);
+    info.profile = o.profile;
+    info.rate = o.rate;
+    info.seed = o.seed;
+    info.cards = o.cards;
+    info.policies = o.policies;
+    std::ofstream file(report_path, std::ios::out | std::ios::trunc);
+    file << yktgw::sim::report_json(*stats, info) << '\n';
+    file.flush();
+    if (!file) {
+      std::cerr << "yktgw-sim: cannot write report " << report_path << ": " << std::strerror(errno)
+                << '\n';
+      return 2;
+    }
+  }
   return yktgw::sim::run_passed(*stats) ? 0 : 1;
 }
 
@@ -107,10 +156,20 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(yktgw::kVersion));
 
   RunOptions run;
+  std::string report_path;
   add_run_options(app, run);
+  app.add_option("--report", report_path, "write the JSON report to this file");
   auto* run_cmd = app.add_subcommand(
       "run", "run simulated terminals against a broker and print a JSON summary (the default)");
-  add_run_options(*run_cmd, run);
+  auto* load_cmd = app.add_subcommand("load", "open-loop load at a fixed rate (same as run)");
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "a steady trickle of taps, one readable line per tap on stdout (default 2/s)");
+  auto* soak_cmd = app.add_subcommand(
+      "soak", "a long run with a JSON summary every --summary-s seconds on stderr");
+  for (auto* cmd : {run_cmd, load_cmd, demo_cmd, soak_cmd}) {
+    add_run_options(*cmd, run);
+    cmd->add_option("--report", report_path, "write the JSON report to this file");
+  }
 
   std::string out_path;
   auto* pop_cmd = app.add_subcommand(
@@ -122,5 +181,11 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*pop_cmd) return write_population(run, out_path);
-  return run_load(run);
+  if (*demo_cmd) {
+    run.mode = "demo";
+    if (demo_cmd->count("--rate") == 0 && app.count("--rate") == 0) run.rate = 2;
+  } else if (*soak_cmd) {
+    run.mode = "soak";
+  }
+  return run_load(run, report_path);
 }

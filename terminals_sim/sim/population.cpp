@@ -37,16 +37,46 @@ std::string_view pick_region(std::mt19937_64& rng) {
   return pick(rng, kTibet);
 }
 
+struct YearBand {
+  int first = 0;
+  int last = 0;
+  int per_mille = 0;  // cumulative
+};
+// A township's age pyramid: many elderly (the canteen's holders), working age, students.
+constexpr std::array<YearBand, 7> kBirthYears{{{1931, 1945, 60},
+                                               {1946, 1955, 150},
+                                               {1956, 1965, 300},
+                                               {1966, 1985, 580},
+                                               {1986, 2002, 830},
+                                               {2003, 2014, 960},
+                                               {2015, 2020, 1000}}};
+
 BirthDate pick_birth_date(std::mt19937_64& rng) {
   BirthDate d;
-  d.year = static_cast<int>(uniform_between(rng, 1930, 2015));
+  const auto r = static_cast<int>(uniform_below(rng, 1000));
+  const auto* band = &kBirthYears.back();
+  for (const auto& b : kBirthYears) {
+    if (r < b.per_mille) {
+      band = &b;
+      break;
+    }
+  }
+  d.year = static_cast<int>(uniform_between(rng, band->first, band->last));
   d.month = static_cast<int>(uniform_between(rng, 1, 12));
   d.day = static_cast<int>(uniform_between(rng, 1, days_in_month(d.year, d.month)));
   return d;
 }
 
-CardStatus pick_status(std::mt19937_64& rng) {
+bool is_visitor(std::string_view region) { return !region.starts_with("50"); }
+
+CardStatus pick_status(std::mt19937_64& rng, std::string_view region) {
   const auto r = uniform_below(rng, 100);
+  if (is_visitor(region)) {
+    if (r < 35) return CardStatus::active;
+    if (r < 38) return CardStatus::lost;
+    if (r < 40) return CardStatus::frozen;
+    return CardStatus::unknown;
+  }
   if (r < 88) return CardStatus::active;
   if (r < 92) return CardStatus::lost;
   if (r < 95) return CardStatus::frozen;
@@ -54,7 +84,60 @@ CardStatus pick_status(std::mt19937_64& rng) {
   return CardStatus::unknown;
 }
 
+int digits(std::string_view s, std::size_t from, std::size_t count) {
+  if (from + count > s.size()) return -1;
+  int v = 0;
+  for (std::size_t i = from; i < from + count; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
 }  // namespace
+
+HolderAttributes holder_attributes(std::string_view card_no) {
+  HolderAttributes a = 0;
+  const bool wulong = card_no.starts_with(kWulong);
+  const int year = digits(card_no, 6, 4);
+  const int sequence = digits(card_no, 14, 3);  // the three-digit sequence before the check
+  if (wulong) a |= kAttrLocalResident;
+  if (sequence < 0 || year < 0) return a;
+  if (sequence % 25 == 0) a |= kAttrDisabled;
+  if (sequence % 20 == 1 && year <= 2002) a |= kGroupStaff;
+  if (year >= 2003 && year <= 2014) a |= kGroupStudent;
+  if (year >= 1965 && year <= 2005 && sequence % 12 == 2) a |= kGroupSiteWorker;
+  if (wulong && sequence % 5 != 0) a |= kGroupResident;
+  return a;
+}
+
+IssuerRegion issuer_region(std::string_view card_no) {
+  const int r = digits(card_no, 0, 2);
+  return r < 0 ? IssuerRegion{0} : static_cast<IssuerRegion>(r);
+}
+
+yktgw::BirthDate holder_birth(std::string_view card_no) {
+  if (card_no.size() != 18) return {};
+  const int y = digits(card_no, 6, 4);
+  const int m = digits(card_no, 10, 2);
+  const int d = digits(card_no, 12, 2);
+  if (y < 1 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m)) return {};
+  return yktgw::BirthDate{y, m, d};
+}
+
+int age_on(const yktgw::BirthDate& birth, int year, int month, int day) {
+  if (birth.year == 0) return -1;
+  int bm = birth.month;
+  int bd = birth.day;
+  // In a common year a 29 February birthday is reached on 1 March.
+  if (bm == 2 && bd == 29 && !is_leap_year(year)) {
+    bm = 3;
+    bd = 1;
+  }
+  int age = year - birth.year;
+  if (month < bm || (month == bm && day < bd)) --age;
+  return age;
+}
 
 std::string_view to_string(CardStatus s) {
   switch (s) {
@@ -90,11 +173,12 @@ Population generate_population(std::uint64_t seed, std::size_t count) {
     const auto region = pick_region(rng);
     const auto birth = pick_birth_date(rng);
     const auto sequence = static_cast<int>(uniform_between(rng, 1, 999));
-    const auto status = pick_status(rng);
+    const auto status = pick_status(rng, region);
     std::string card_no = make_citizen_id(region, birth, sequence);
     // A repeated number would give the card list two statuses for one card; draw again.
     if (!seen.insert(card_no).second) continue;
-    cards.push_back(Card{std::move(card_no), status});
+    const HolderAttributes attributes = holder_attributes(card_no);
+    cards.push_back(Card{std::move(card_no), status, attributes});
   }
   return cards;
 }

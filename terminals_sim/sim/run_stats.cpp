@@ -32,6 +32,7 @@ std::string summary_json(const RunStats& s) {
   j["rtt_ms"] = {{"p50", to_ms(s.rtt.percentile_us(0.50))},
                  {"p90", to_ms(s.rtt.percentile_us(0.90))},
                  {"p99", to_ms(s.rtt.percentile_us(0.99))},
+                 {"p99_9", to_ms(s.rtt.percentile_us(0.999))},
                  {"max", to_ms(s.rtt.max_us())}};
   j["duration_s"] = round3(s.duration_s);
   j["rate_achieved"] = round3(s.rate_achieved);
@@ -40,6 +41,64 @@ std::string summary_json(const RunStats& s) {
   j["backpressure"] = s.backpressure;
   j["disconnects"] = s.disconnects;
   return j.dump();
+}
+
+std::string report_json(const RunStats& s, const RunInfo& info) {
+  using ojson = nlohmann::ordered_json;
+  ojson j;
+  j["run"] = {{"mode", info.mode},
+              {"mix", info.mix},
+              {"profile", info.profile},
+              {"rate", info.rate},
+              {"seed", info.seed},
+              {"cards", info.cards},
+              {"policies", info.policies},
+              {"duration_s", round3(s.duration_s)},
+              {"rate_achieved", round3(s.rate_achieved)}};
+  j["requests"] = {{"sent", s.sent},
+                   {"answered", s.approved + s.declined},
+                   {"timeouts", s.timeouts},
+                   {"unsent", s.unsent}};
+  j["by_decision"] = {{"approve", s.approved}, {"decline", s.declined}};
+  ojson scenarios = ojson::object();
+  for (const auto& [name, c] : s.by_scenario) {
+    scenarios[name] = {{"answered", c.answered},
+                       {"approved", c.approved},
+                       {"declined", c.declined},
+                       {"mismatches", c.mismatches}};
+  }
+  j["by_scenario"] = scenarios;
+  auto counts = [](const std::map<std::string, std::uint64_t>& m) {
+    ojson o = ojson::object();
+    for (const auto& [k, v] : m) o[k] = v;
+    return o;
+  };
+  j["by_reason"] = counts(s.by_reason);
+  j["by_credential"] = counts(s.by_credential);
+  j["by_mode"] = counts(s.by_auth_mode);
+  j["latency_ms"] = {{"count", s.rtt.count()},
+                     {"p50", to_ms(s.rtt.percentile_us(0.50))},
+                     {"p90", to_ms(s.rtt.percentile_us(0.90))},
+                     {"p99", to_ms(s.rtt.percentile_us(0.99))},
+                     {"p99_9", to_ms(s.rtt.percentile_us(0.999))},
+                     {"max", to_ms(s.rtt.max_us())}};
+  j["records"] = {{"sent", s.txn_sent},         {"acked", s.txn_acked},
+                  {"stored", s.txn_stored},     {"duplicate", s.txn_duplicate},
+                  {"rejected", s.txn_rejected}, {"pending", s.txn_pending},
+                  {"resent", s.txn_resent}};
+  j["outages"] = {{"outages", s.outages},
+                  {"offline_taps_stored", s.offline_taps_stored},
+                  {"offline_taps_skipped", s.offline_taps_skipped},
+                  {"disconnects", s.disconnects}};
+  j["expectations"] = {{"checked", s.checked},
+                       {"uncertain", s.uncertain},
+                       {"mismatches", s.mismatches},
+                       {"samples", s.mismatch_samples}};
+  j["errors"] = s.errors;
+  j["unmatched"] = s.unmatched;
+  j["backpressure"] = s.backpressure;
+  j["passed"] = run_passed(s);
+  return j.dump(2);
 }
 
 bool run_passed(const RunStats& s) {

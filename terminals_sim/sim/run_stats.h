@@ -4,10 +4,19 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "terminals_sim/sim/latency_histogram.h"
 
 namespace yktgw::sim {
+
+struct ScenarioCounts {
+  std::uint64_t answered = 0;
+  std::uint64_t approved = 0;
+  std::uint64_t declined = 0;
+  std::uint64_t mismatches = 0;
+  bool operator==(const ScenarioCounts&) const = default;
+};
 
 struct RunStats {
   // Auth requests. sent = approved + declined + timeouts (+ unreadable responses, in errors).
@@ -39,11 +48,43 @@ struct RunStats {
 
   double duration_s = 0;     // start of the load to the end of the drain
   double rate_achieved = 0;  // requests sent per second of load phase
+
+  // Answers by scenario, by reason code (ok included), by the request's credential type, and
+  // by the gateway's mode (online: the platform answered).
+  std::map<std::string, ScenarioCounts> by_scenario;
+  std::map<std::string, std::uint64_t> by_reason;
+  std::map<std::string, std::uint64_t> by_credential;
+  std::map<std::string, std::uint64_t> by_auth_mode;
+  std::uint64_t checked = 0;    // answers compared with the expectation model
+  std::uint64_t uncertain = 0;  // answers the model could not call (a boundary in between)
+  std::vector<std::string> mismatch_samples;  // the first few, card numbers masked
+
+  // Terminals that lost their link: taps a bus stored and uploaded later, taps elsewhere that
+  // could not be made.
+  std::uint64_t outages = 0;
+  std::uint64_t offline_taps_stored = 0;
+  std::uint64_t offline_taps_skipped = 0;
+};
+
+// What a report says about the run itself.
+struct RunInfo {
+  std::string mode;  // demo, load, soak
+  std::string mix;   // "canteen:4,bus:2" or "sim:N scenario" for a single scenario
+  std::string profile;
+  double rate = 0;
+  std::uint64_t seed = 0;
+  std::size_t cards = 0;
+  std::string policies;  // file the expectations came from; empty: card status only
 };
 
 // {"sent":..,...,"rtt_ms":{"p50":..,"p90":..,"p99":..,"max":..},"duration_s":..,
 //  "rate_achieved":..,"unsent":..,...} on one line, keys in a fixed order.
 std::string summary_json(const RunStats& s);
+
+// The full report (--report FILE): the run, counts by scenario, decision, reason, credential
+// and mode, the latency histogram (p50/p90/p99/p99.9/max), records sent and acked, and the
+// expectation check. Pretty-printed JSON, keys in a fixed order.
+std::string report_json(const RunStats& s, const RunInfo& info);
 
 // The run passed when every record was acked, nothing was rejected or unreadable, and every
 // decision matched the card list.

@@ -1,6 +1,7 @@
 #include "terminals_sim/sim/scenario_amounts.h"
 
 #include "terminals_sim/sim/random.h"
+#include "terminals_sim/sim/terminal_kinds.h"
 
 namespace yktgw::sim {
 
@@ -10,6 +11,7 @@ AmountRange amount_range(std::string_view scenario) {
   if (scenario == "parking") return {500, 3000, 100};
   // Wulong's scenic spots charge up to about 125 yuan; discounts are the gateway's business.
   if (scenario == "scenic") return {2000, 12500, 500};
+  if (const TerminalKind* kind = find_terminal_kind(scenario)) return kind->amounts;
   return {0, 0, 1};
 }
 

@@ -14,13 +14,18 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "connectors/mqtt/tcp_nodelay.h"
 #include "gateway/core/version.h"
 #include "gateway/protocol/terminal_protocol.h"
+#include "terminals_sim/sim/expectation.h"
+#include "terminals_sim/sim/qr_minter.h"
 #include "terminals_sim/sim/random.h"
+#include "terminals_sim/sim/rate_profile.h"
 #include "terminals_sim/sim/scenario_amounts.h"
+#include "terminals_sim/sim/terminal_kinds.h"
 #include "terminals_sim/sim/txn_tracker.h"
 
 namespace yktgw::sim {
@@ -43,6 +48,13 @@ constexpr auto kMaxWait = milliseconds(100);
 // Problem notes (mismatches, unreadable replies) per kind, so a broken gateway cannot flood
 // the terminal.
 constexpr int kNotesPerKind = 5;
+// Mismatches kept for the report.
+constexpr std::size_t kMismatchSamples = 20;
+// A random link drop lasts this long, in seconds.
+constexpr double kDropMinS = 1.0;
+constexpr double kDropMaxS = 4.0;
+// A reconnect that has not brought the subscriptions back by then is started again.
+constexpr auto kReconnectRetry = seconds(5);
 
 UtcMillis utc_now_ms() {
   return std::chrono::duration_cast<milliseconds>(
@@ -106,12 +118,12 @@ class Inbox {
 // One simulated terminal: its own MQTT v5 connection and topics.
 class Terminal final : public paho::iaction_listener {
  public:
-  Terminal(std::uint32_t index, const RunOptions& o, Inbox& inbox,
-           std::atomic<std::uint64_t>& session_events)
+  Terminal(std::uint32_t index, std::string id, std::string scenario, const RunOptions& o,
+           Inbox& inbox, std::atomic<std::uint64_t>& session_events)
       : index_(index),
-        id_(terminal_id(index)),
+        id_(std::move(id)),
         broker_(o.broker),
-        scenario_(o.scenario),
+        scenario_(std::move(scenario)),
         inbox_(inbox),
         session_events_(session_events) {
     const TopicAddress address{o.site, id_};
@@ -182,6 +194,24 @@ class Terminal final : public paho::iaction_listener {
     }
   }
 
+  // A simulated link loss: a clean disconnect now (the broker keeps no session: clean start)
+  // and a connect later. Paho does not reconnect by itself after a disconnect we asked for.
+  void drop_link() {
+    try {
+      if (client_->is_connected()) client_->disconnect(0);
+    } catch (const paho::exception&) {
+      // Already gone: the link is down either way.
+    }
+  }
+  bool restore_link() {
+    try {
+      client_->connect(connect_options_);
+      return true;
+    } catch (const paho::exception&) {
+      return false;  // still disconnecting; tried again on the next turn
+    }
+  }
+
   // Connections on which both subscriptions are in place; the first is the initial connect.
   std::uint64_t sessions() const { return sessions_.load(); }
   bool subscribed() const { return sessions() > 0; }
@@ -190,6 +220,7 @@ class Terminal final : public paho::iaction_listener {
 
   std::uint32_t index() const { return index_; }
   const std::string& id() const { return id_; }
+  const std::string& scenario() const { return scenario_; }
   const std::string& req_topic() const { return req_topic_; }
   const std::string& txn_topic() const { return txn_topic_; }
 
@@ -257,18 +288,42 @@ class Terminal final : public paho::iaction_listener {
   std::unique_ptr<paho::async_client> client_;
 };
 
+// Per terminal, what the run loop knows beyond the MQTT client.
+struct TerminalState {
+  const TerminalKind* kind = nullptr;
+  const ScenarioModel* scenario = nullptr;  // as the policies file assigns the terminal
+  int inflight = 0;                         // auth requests without an answer
+  bool link_down = false;
+  bool outage_is_bus = false;
+  TimePoint next_drop = TimePoint::max();
+  TimePoint back_at{};     // when to connect again; {} once a connect is under way
+  TimePoint connecting{};  // when that connect was started
+};
+
 class LoadRun {
  public:
-  LoadRun(const RunOptions& o, const Population& cards, std::ostream& log,
+  LoadRun(const RunOptions& o, const Population& cards, const PolicyModel* policy,
+          const QrMinter* minter, std::ostream& log, std::ostream* taps,
           const std::atomic<int>& stop)
       : o_(o),
         cards_(cards),
+        policy_(policy),
+        minter_(minter),
         log_(log),
+        taps_(taps),
         stop_(stop),
         rng_(o.seed ^ 0x9e3779b97f4a7c15ULL),  // not the population's stream
-        amounts_(amount_range(o.scenario)),
-        total_(static_cast<std::uint64_t>(std::floor(o.rate * o.duration_s + 1e-9))),
-        txns_(milliseconds(o.resend_ms)) {}
+        picker_(cards),
+        model_(cards),
+        profile_(rate_shape_from(o.profile).value_or(RateShape::steady),
+                 o.profile_period_s > 0 ? o.profile_period_s : o.duration_s),
+        txns_(milliseconds(o.resend_ms)) {
+    // A single-scenario run keeps the old terminal ids (sim-0001...) and draws from anyone.
+    legacy_kind_.scenario = o.scenario;
+    legacy_kind_.kind = o.scenario;
+    legacy_kind_.id_prefix = "sim-";
+    legacy_kind_.amounts = amount_range(o.scenario);
+  }
 
   Result<RunStats> execute() {
     if (auto c = connect_all(); !c) {
@@ -278,15 +333,17 @@ class LoadRun {
     t0_ = Clock::now();
     load_end_ = t0_ + std::chrono::duration_cast<Clock::duration>(
                           std::chrono::duration<double>(o_.duration_s));
-    next_progress_ = t0_ + seconds(1);
+    next_progress_ = t0_ + progress_interval();
+    schedule_drops(t0_);
     std::vector<Inbound> batch;
     for (;;) {
       auto now = Clock::now();
       const int stops = stop_.load();
       if (!load_done_) {
         send_due_requests(now);
-        if ((next_ >= total_ && now >= load_end_) || stops >= 1) finish_load(now);
+        if ((next_s_ >= o_.duration_s && now >= load_end_) || stops >= 1) finish_load(now);
       }
+      manage_links(now);
       retry_unpublished(now);
       resend_after_reconnects(now);
       publish_due_txns(now);
@@ -306,8 +363,11 @@ class LoadRun {
  private:
   struct InFlight {
     TimePoint intended;
+    UtcMillis sent_ms = 0;
     std::uint32_t terminal = 0;
     std::uint32_t card = 0;
+    CredentialType credential = CredentialType::card;
+    Credential presented;  // reported again in the txn record
   };
   struct Unpublished {
     std::string req_id;
@@ -316,15 +376,51 @@ class LoadRun {
     TimePoint retry_at;
   };
 
+  Clock::duration progress_interval() const {
+    if (o_.mode == "soak") {
+      return std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(std::max(1.0, o_.summary_s)));
+    }
+    return seconds(1);
+  }
+
+  Result<void> build_terminals() {
+    std::vector<std::pair<std::string, const TerminalKind*>> plan;
+    if (o_.mix.empty()) {
+      for (int i = 0; i < o_.terminals; ++i) plan.emplace_back(terminal_id(i), &legacy_kind_);
+    } else {
+      auto mix = parse_mix(o_.mix);
+      if (!mix) return mix.error();
+      for (const auto& e : *mix) {
+        for (int i = 0; i < e.count; ++i) plan.emplace_back(terminal_id_for(*e.kind, i), e.kind);
+      }
+    }
+    for (std::uint32_t i = 0; i < plan.size(); ++i) {
+      const auto& [id, kind] = plan[i];
+      TerminalState st;
+      st.kind = kind;
+      if (policy_ != nullptr) {
+        st.scenario = policy_->for_terminal(id);
+        // A mix terminal that the file maps elsewhere would only measure a misconfiguration.
+        if (!o_.mix.empty() && (st.scenario == nullptr || st.scenario->name != kind->scenario)) {
+          return make_error("policy_mismatch",
+                            "the policies file " + o_.policies + " maps terminal " + id + " to " +
+                                (st.scenario ? "scenario " + st.scenario->name : "no scenario") +
+                                ", not " + std::string(kind->scenario));
+        }
+      }
+      states_.push_back(st);
+      terminals_.push_back(std::make_unique<Terminal>(i, id, std::string(kind->scenario), o_,
+                                                      inbox_, session_events_));
+    }
+    return {};
+  }
+
   Result<void> connect_all() {
-    const auto n = static_cast<std::uint32_t>(o_.terminals);
-    terminals_.reserve(n);
     std::vector<paho::token_ptr> tokens;
     try {
-      for (std::uint32_t i = 0; i < n; ++i) {
-        terminals_.push_back(std::make_unique<Terminal>(i, o_, inbox_, session_events_));
-        tokens.push_back(terminals_.back()->connect());
-      }
+      if (auto b = build_terminals(); !b) return b.error();
+      for (const auto& t : terminals_) tokens.push_back(t->connect());
     } catch (const paho::exception& e) {
       return make_error("mqtt_client",
                         "cannot create MQTT client for " + o_.broker + ": " + e.what());
@@ -373,6 +469,7 @@ class LoadRun {
       const auto sessions = terminals_[i]->sessions();
       if (sessions == seen_sessions_[i]) continue;
       seen_sessions_[i] = sessions;
+      states_[i].link_down = false;
       txns_.make_due_now(static_cast<std::uint32_t>(i), now);
     }
   }
@@ -398,45 +495,205 @@ class LoadRun {
     wait_all(tokens);
   }
 
-  TimePoint intended_time(std::uint64_t i) const {
-    const double ns = static_cast<double>(i) * 1e9 / o_.rate;
-    return t0_ + std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ns)));
+  // ---- link losses ------------------------------------------------------------------------
+
+  double exponential_s(double mean_s) {
+    return -mean_s * std::log(1.0 - uniform_unit(rng_) * 0.999999);
   }
 
-  void send_due_requests(TimePoint now) {
-    // Open loop: each request has a fixed slot; a stall is made up by sending the missed ones
-    // at once, and their latency still counts from the slot.
-    while (next_ < total_) {
-      const auto intended = intended_time(next_);
-      if (intended > now) break;
-      send_request(intended, now);
-      ++next_;
+  Clock::duration after_s(double s) const {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  }
+
+  void schedule_drop(TerminalState& st, TimePoint from) {
+    st.next_drop = TimePoint::max();
+    const bool bus = st.kind->kind == "bus" && o_.bus_outage_s > 0;
+    if (bus) {
+      st.next_drop = from + after_s(exponential_s(std::max(1.0, o_.bus_outage_every_s)));
+      st.outage_is_bus = true;
+    }
+    if (o_.disconnect_every_s > 0) {
+      const auto random_drop = from + after_s(exponential_s(o_.disconnect_every_s));
+      if (random_drop < st.next_drop) {
+        st.next_drop = random_drop;
+        st.outage_is_bus = false;
+      }
     }
   }
 
+  void schedule_drops(TimePoint now) {
+    for (auto& st : states_) schedule_drop(st, now);
+  }
+
+  void manage_links(TimePoint now) {
+    for (std::size_t i = 0; i < states_.size(); ++i) {
+      TerminalState& st = states_[i];
+      Terminal& t = *terminals_[i];
+      if (st.link_down) {
+        // A connect that has not come back (refused, broker busy) is tried again.
+        if (st.back_at == TimePoint{} && now - st.connecting > kReconnectRetry) st.back_at = now;
+        if (now >= st.back_at && st.back_at != TimePoint{}) {
+          if (t.restore_link()) {
+            st.back_at = TimePoint{};  // link_down clears when the subscriptions are back
+            st.connecting = now;
+            if (!load_done_) schedule_drop(st, now);
+          } else {
+            st.back_at = now + milliseconds(200);
+          }
+        }
+        continue;
+      }
+      if (load_done_) continue;
+      // A terminal goes quiet between taps: an answer on its way would be lost with the link.
+      if (now < st.next_drop || st.inflight > 0) continue;
+      const double len = st.outage_is_bus
+                             ? o_.bus_outage_s * (0.5 + uniform_unit(rng_))
+                             : kDropMinS + (kDropMaxS - kDropMinS) * uniform_unit(rng_);
+      st.link_down = true;
+      st.back_at = now + after_s(len);
+      st.next_drop = TimePoint::max();
+      ++stats_.outages;
+      t.drop_link();
+      if (!o_.quiet && o_.mode != "soak") {
+        char line[160];
+        std::snprintf(line, sizeof line, "[yktgw-sim] %s lost its link for %.1f s%s\n",
+                      t.id().c_str(), len, st.outage_is_bus ? " (taps stored on board)" : "");
+        log_ << line << std::flush;
+      }
+    }
+  }
+
+  // The load is over: every terminal comes back to upload what it holds (manage_links keeps
+  // trying those that do not).
+  void restore_all_links(TimePoint now) {
+    for (std::size_t i = 0; i < states_.size(); ++i) {
+      states_[i].next_drop = TimePoint::max();
+      if (states_[i].link_down && states_[i].back_at != TimePoint{}) states_[i].back_at = now;
+    }
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  TimePoint at_s(double s) const { return t0_ + after_s(s); }
+
+  void send_due_requests(TimePoint now) {
+    // Open loop: each request has a fixed slot on the rate profile; a stall is made up by
+    // sending the missed ones at once, and their latency still counts from the slot.
+    while (next_s_ < o_.duration_s) {
+      const auto intended = at_s(next_s_);
+      if (intended > now) break;
+      send_request(intended, now);
+      ++next_;
+      next_s_ = profile_.next_send(next_s_, o_.rate);
+    }
+  }
+
+  std::uint32_t pick_card(const TerminalState& st) {
+    auto busy = [this](std::size_t i) {
+      return busy_cards_.contains(static_cast<std::uint32_t>(i));
+    };
+    // Most cars leaving a car park came in through its entry.
+    if (st.scenario != nullptr && st.kind->kind == "parking" && !st.scenario->entry_side) {
+      const auto parked = model_.parked(st.scenario->lot);
+      const auto r = uniform_below(rng_, 100);
+      const auto x = rng_();
+      if (r < 85 && !parked.empty()) {
+        const auto c = parked[x % parked.size()];
+        if (!busy(c)) return c;
+      }
+    }
+    return static_cast<std::uint32_t>(picker_.pick(*st.kind, rng_, busy));
+  }
+
+  Credential present(const TerminalState& st, const Card& card, UtcMillis now_ms) {
+    Credential c;
+    CredentialType type = draw_credential(st.kind->credentials, rng_);
+    if ((type == CredentialType::ecard_qr || type == CredentialType::ykm_qr) &&
+        (minter_ == nullptr || !minter_->can_mint(type, card))) {
+      type = CredentialType::card;  // no key for this issuer: the holder taps the card instead
+    }
+    c.type = type;
+    switch (type) {
+      case CredentialType::card:
+        c.card_no = card.card_no;
+        break;
+      case CredentialType::ecard_qr:
+      case CredentialType::ykm_qr:
+        c.qr = minter_->mint(type, card, now_ms, rng_);
+        break;
+      case CredentialType::other:
+        c.method = std::string(st.kind->other_method);
+        break;
+    }
+    return c;
+  }
+
   void send_request(TimePoint intended, TimePoint now) {
-    Terminal& t = *terminals_[next_ % terminals_.size()];
-    const auto card = static_cast<std::uint32_t>(uniform_below(rng_, cards_.size()));
+    const auto ti = static_cast<std::uint32_t>(next_ % terminals_.size());
+    Terminal& t = *terminals_[ti];
+    TerminalState& st = states_[ti];
+    const auto card = pick_card(st);
+    const UtcMillis now_ms = utc_now_ms();
+    Credential presented = present(st, cards_[card], now_ms);
+    const Fen amount = draw_amount(rng_, st.kind->amounts);
+    if (st.link_down) {
+      offline_tap(ti, card, std::move(presented), amount, now);
+      return;
+    }
 
     AuthRequest r;
     r.req_id = t.id() + "-r" + std::to_string(t.next_req++);
     r.terminal = t.id();
-    r.scenario = o_.scenario;
-    r.ts_ms = utc_now_ms();
-    r.credential.type = CredentialType::card;
-    r.credential.card_no = cards_[card].card_no;
-    r.amount_fen = draw_amount(rng_, amounts_);
+    r.scenario = t.scenario();
+    r.ts_ms = now_ms;
+    r.credential = presented;
+    r.amount_fen = amount;
 
-    inflight_.emplace(r.req_id, InFlight{intended, t.index(), card});
+    inflight_.emplace(r.req_id,
+                      InFlight{intended, now_ms, ti, card, presented.type, std::move(presented)});
+    busy_cards_.insert(card);
+    ++st.inflight;
     std::string payload = protocol::serialize(r);
     std::string why;
     if (t.publish(t.req_topic(), payload, why)) {
       ++stats_.sent;
     } else {
       refused(why);
-      unpublished_.push_back(
-          Unpublished{r.req_id, std::move(payload), t.index(), now + kRefusedRetry});
+      unpublished_.push_back(Unpublished{r.req_id, std::move(payload), ti, now + kRefusedRetry});
     }
+  }
+
+  // A tap while the terminal has no link. A bus decides on board from its own deny list and
+  // keeps the record for upload (§7: offline taps have no auth/req); other kinds cannot decide
+  // without the gateway, so the tap does not happen.
+  void offline_tap(std::uint32_t ti, std::uint32_t card, Credential presented, Fen amount,
+                   TimePoint now) {
+    TerminalState& st = states_[ti];
+    if (st.kind->kind != "bus") {
+      ++stats_.offline_taps_skipped;
+      return;
+    }
+    Terminal& t = *terminals_[ti];
+    const Card& c = cards_[card];
+    protocol::TxnMessage msg;
+    msg.txn_id = t.id() + "-" + std::to_string(o_.txn_seq_start + t.next_txn++ - 1);
+    msg.terminal = t.id();
+    msg.scenario = t.scenario();
+    msg.ts_ms = utc_now_ms();
+    msg.credential = std::move(presented);
+    msg.mode = AuthMode::offline;
+    const bool denied = c.status == CardStatus::lost || c.status == CardStatus::frozen ||
+                        c.status == CardStatus::cancelled;
+    if (denied && msg.credential.type != CredentialType::other) {
+      msg.result = TxnResult::declined;
+      msg.reason = std::string(reason_code(expected_outcome(c.status).reason));
+      msg.amount_fen = 0;
+    } else {
+      msg.result = TxnResult::approved;
+      msg.amount_fen = amount;
+    }
+    ++stats_.offline_taps_stored;
+    txns_.add(msg.txn_id, ti, protocol::serialize(msg), now);
   }
 
   void retry_unpublished(TimePoint now) {
@@ -459,6 +716,12 @@ class LoadRun {
     for (const auto& id : txns_.take_due(now)) {
       const auto* p = txns_.find(id);
       Terminal& t = *terminals_[p->terminal];
+      const TerminalState& st = states_[p->terminal];
+      if (st.link_down) {
+        // Held on board until the link is back; the reconnect makes it due at once.
+        txns_.refused(id, std::max(now + milliseconds(500), st.back_at));
+        continue;
+      }
       std::string why;
       if (t.publish(t.txn_topic(), p->payload, why)) {
         if (txns_.published(id, now)) {
@@ -500,30 +763,96 @@ class LoadRun {
       ++stats_.unmatched;
       return;
     }
-    const InFlight f = it->second;
+    InFlight f = std::move(it->second);
     inflight_.erase(it);
+    busy_cards_.erase(f.card);
+    TerminalState& st = states_[f.terminal];
+    --st.inflight;
     stats_.rtt.record(m.received - f.intended);
+    const UtcMillis answered_ms = utc_now_ms();
 
     const bool approved = resp.decision == Decision::approve;
+    const std::string reason(reason_code(resp.reason));
+    const std::string& scenario = terminals_[f.terminal]->scenario();
+    auto& per = stats_.by_scenario[scenario];
+    ++per.answered;
     if (approved) {
       ++stats_.approved;
+      ++per.approved;
     } else {
       ++stats_.declined;
-      ++stats_.decline_reasons[std::string(reason_code(resp.reason))];
+      ++per.declined;
+      ++stats_.decline_reasons[reason];
     }
+    ++stats_.by_reason[reason];
+    ++stats_.by_credential[std::string(to_string(f.credential))];
+    ++stats_.by_auth_mode[std::string(to_string(resp.mode))];
+
     const Card& card = cards_[f.card];
-    const Expectation want = expected_outcome(card.status);
-    if (resp.decision != want.decision || resp.reason != want.reason) {
-      ++stats_.mismatches;
-      note("mismatch", "req_id=" + resp.req_id + " card=" + masked(card.card_no) +
+    std::optional<Expected> want;
+    if (policy_ != nullptr) {
+      TapFacts facts{st.scenario, f.card, f.credential, resp.mode == AuthMode::online};
+      facts.scenario_matches = st.scenario == nullptr || st.scenario->name == scenario;
+      want = model_.expect(facts, f.sent_ms, answered_ms);
+      model_.record(facts, resp.decision, answered_ms);
+    } else {
+      const Expectation e = expected_outcome(card.status);
+      want = Expected{e.decision, e.reason, true};
+    }
+    bool mismatch = false;
+    if (!want->certain) {
+      ++stats_.uncertain;
+    } else {
+      ++stats_.checked;
+      // The catalogue item the tap counts for comes with every answer of a mapped terminal.
+      const int item = st.scenario != nullptr ? st.scenario->service_item : resp.service_item;
+      if (resp.decision != want->decision || resp.reason != want->reason ||
+          resp.service_item != item) {
+        mismatch = true;
+        ++stats_.mismatches;
+        ++per.mismatches;
+        std::string text = "req_id=" + resp.req_id + " scenario=" + scenario +
+                           " credential=" + std::string(to_string(f.credential)) +
+                           " card=" + masked(card.card_no) +
                            " status=" + std::string(to_string(card.status)) +
-                           " expected=" + std::string(to_string(want.decision)) + "/" +
-                           std::string(reason_code(want.reason)) +
-                           " got=" + std::string(to_string(resp.decision)) + "/" +
-                           std::string(reason_code(resp.reason)));
+                           " mode=" + std::string(to_string(resp.mode)) +
+                           " expected=" + std::string(to_string(want->decision)) + "/" +
+                           std::string(reason_code(want->reason)) + "/item " +
+                           std::to_string(item) + " got=" + std::string(to_string(resp.decision)) +
+                           "/" + reason + "/item " + std::to_string(resp.service_item);
+        if (stats_.mismatch_samples.size() < kMismatchSamples) {
+          stats_.mismatch_samples.push_back(text);
+        }
+        note("mismatch", text);
+      }
+    }
+    if (o_.mode == "demo" && taps_ != nullptr) {
+      demo_line(f, resp, card, answered_ms, m.received,
+                mismatch ? std::string(to_string(want->decision)) + "/" +
+                               std::string(reason_code(want->reason))
+                         : std::string());
     }
     // Draw even at ratio 1.0 so that the random stream does not depend on the ratio.
     if (uniform_unit(rng_) < o_.txn_ratio) record_txn(resp, f, m.received);
+  }
+
+  void demo_line(const InFlight& f, const AuthResponse& resp, const Card& card,
+                 UtcMillis answered_ms, TimePoint received, const std::string& expected) {
+    const ShanghaiClock at = shanghai_clock(answered_ms);
+    const int secs = static_cast<int>(((answered_ms + 8 * 3'600'000LL) / 1000) % 60);
+    const Terminal& t = *terminals_[f.terminal];
+    char line[320];
+    std::snprintf(
+        line, sizeof line,
+        "%02d:%02d:%02d %-13s %-15s %-18s %-8s %-7s %-26s %6lld fen %-7s %7.2f ms%s%s\n",
+        at.minute / 60, at.minute % 60, secs, t.id().c_str(), t.scenario().c_str(),
+        f.credential == CredentialType::other ? "-" : masked(card.card_no).c_str(),
+        std::string(to_string(f.credential)).c_str(), std::string(to_string(resp.decision)).c_str(),
+        std::string(reason_code(resp.reason)).c_str(), static_cast<long long>(resp.amount_fen),
+        std::string(to_string(resp.mode)).c_str(),
+        std::chrono::duration<double, std::milli>(received - f.intended).count(),
+        expected.empty() ? "" : "  MISMATCH expected ", expected.c_str());
+    *taps_ << line << std::flush;
   }
 
   void record_txn(const AuthResponse& resp, const InFlight& f, TimePoint now) {
@@ -533,10 +862,10 @@ class LoadRun {
     msg.txn_id = t.id() + "-" + std::to_string(o_.txn_seq_start + t.next_txn++ - 1);
     msg.req_id = resp.req_id;
     msg.terminal = t.id();
-    msg.scenario = o_.scenario;
+    msg.scenario = t.scenario();
     msg.ts_ms = utc_now_ms();
-    msg.credential.type = CredentialType::card;
-    msg.credential.card_no = cards_[f.card].card_no;
+    msg.credential = f.presented;
+    msg.mode = resp.mode;
     // The amount actually collected (§7): what the gateway approved, after any discount;
     // nothing on a decline.
     msg.amount_fen = approved ? resp.amount_fen : 0;
@@ -581,6 +910,7 @@ class LoadRun {
 
   void finish_load(TimePoint now) {
     load_done_ = true;
+    restore_all_links(now);
     load_elapsed_s_ = seconds_between(t0_, now);
     drain_deadline_ = now + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(o_.drain_s));
@@ -589,7 +919,11 @@ class LoadRun {
   TimePoint next_wake(TimePoint now) const {
     TimePoint wake = std::min(now + kMaxWait, next_progress_);
     if (!load_done_) {
-      wake = std::min(wake, next_ < total_ ? intended_time(next_) : load_end_);
+      wake = std::min(wake, next_s_ < o_.duration_s ? at_s(next_s_) : load_end_);
+      for (const auto& st : states_) {
+        wake =
+            std::min(wake, st.link_down && st.back_at != TimePoint{} ? st.back_at : st.next_drop);
+      }
     } else {
       wake = std::min(wake, drain_deadline_);
     }
@@ -599,9 +933,19 @@ class LoadRun {
   }
 
   void report_progress(TimePoint now) {
-    next_progress_ += seconds(1);
-    if (next_progress_ <= now) next_progress_ = now + seconds(1);
-    if (o_.quiet) return;
+    next_progress_ += progress_interval();
+    if (next_progress_ <= now) next_progress_ = now + progress_interval();
+    if (o_.quiet || o_.mode == "demo") return;
+    if (o_.mode == "soak") {
+      RunStats s = stats_;
+      s.txn_pending = txns_.size();
+      s.duration_s = seconds_between(t0_, now);
+      s.rate_achieved = s.duration_s > 0 ? static_cast<double>(s.sent) / s.duration_s : 0;
+      log_ << "[yktgw-sim] summary t=" << static_cast<long long>(s.duration_s) << "s "
+           << summary_json(s) << '\n'
+           << std::flush;
+      return;
+    }
     char line[320];
     std::snprintf(line, sizeof line,
                   "[yktgw-sim] t=%.0fs sent=%llu approved=%llu declined=%llu inflight=%zu "
@@ -642,21 +986,29 @@ class LoadRun {
 
   const RunOptions& o_;
   const Population& cards_;
+  const PolicyModel* policy_;
+  const QrMinter* minter_;
   std::ostream& log_;
+  std::ostream* taps_;
   const std::atomic<int>& stop_;
   std::mt19937_64 rng_;
-  AmountRange amounts_;
-  std::uint64_t total_;
+  CardPicker picker_;
+  ExpectationModel model_;
+  RateProfile profile_;
+  TerminalKind legacy_kind_;
 
   // Declared before the terminals: Paho's threads use these until the terminals are gone.
   Inbox inbox_;
   std::atomic<std::uint64_t> session_events_{0};
   std::vector<std::unique_ptr<Terminal>> terminals_;
+  std::vector<TerminalState> states_;
 
   TimePoint t0_, load_end_, drain_deadline_, next_progress_;
   bool load_done_ = false;
   double load_elapsed_s_ = 0;
   std::uint64_t next_ = 0;  // index of the next request slot
+  double next_s_ = 0;       // its intended send time, seconds from t0_
+  std::unordered_set<std::uint32_t> busy_cards_;
   std::uint64_t seen_session_events_ = 0;
   std::vector<std::uint64_t> seen_sessions_;
 
@@ -698,6 +1050,29 @@ Result<void> validate(const RunOptions& o) {
                       "--scenario must be 1..32 of a-z 0-9 _ (got '" + o.scenario + "')");
   }
   if (o.resend_ms < 1) return make_error("invalid_option", "--resend-ms must be >= 1");
+  if (o.mode != "demo" && o.mode != "load" && o.mode != "soak") {
+    return make_error("invalid_option",
+                      "the mode must be demo, load or soak (got '" + o.mode + "')");
+  }
+  if (!o.mix.empty()) {
+    if (auto m = parse_mix(o.mix); !m) return m.error();
+  }
+  if (!rate_shape_from(o.profile)) {
+    return make_error("invalid_option",
+                      "--profile must be steady, meal or rush (got '" + o.profile + "')");
+  }
+  if (!(o.profile_period_s >= 0))
+    return make_error("invalid_option", "--profile-period must be >= 0");
+  if (!(o.bus_outage_s >= 0) || !(o.bus_outage_every_s > 0) || !(o.disconnect_every_s >= 0)) {
+    return make_error(
+        "invalid_option",
+        "--bus-outage-s and --disconnect-every-s must be >= 0, --bus-outage-every-s > 0");
+  }
+  if (!(o.summary_s > 0)) return make_error("invalid_option", "--summary-s must be > 0");
+  if (!o.hmac_key_file.empty() && o.ecard_key_dir.empty() && o.ykm_key_dir.empty()) {
+    return make_error("invalid_option",
+                      "--hmac-key-file mints QR codes only with --ecard-key-dir or --ykm-key-dir");
+  }
   if (!(o.drain_s >= 0)) return make_error("invalid_option", "--drain-s must be >= 0");
   if (!(o.txn_ratio >= 0 && o.txn_ratio <= 1)) {
     return make_error("invalid_option", "--txn-ratio must be between 0 and 1");
@@ -706,11 +1081,30 @@ Result<void> validate(const RunOptions& o) {
 }
 
 Result<RunStats> run_simulation(const RunOptions& options, const Population& cards,
-                                std::ostream& progress, const std::atomic<int>& stop) {
+                                std::ostream& progress, const std::atomic<int>& stop,
+                                std::ostream* taps) {
   if (auto v = validate(options); !v) return v.error();
   if (cards.empty()) return make_error("invalid_option", "the card population is empty");
-  LoadRun run(options, cards, progress, stop);
+  std::optional<PolicyModel> policy;
+  if (!options.policies.empty()) {
+    auto loaded = PolicyModel::load(options.policies, holder_groups());
+    if (!loaded) return loaded.error();
+    policy = std::move(*loaded);
+  }
+  std::unique_ptr<QrMinter> minter;
+  if (!options.hmac_key_file.empty()) {
+    auto opened = QrMinter::open(options.hmac_key_file, options.ecard_key_dir, options.ykm_key_dir);
+    if (!opened) return opened.error();
+    minter = std::move(*opened);
+  }
+  LoadRun run(options, cards, policy ? &*policy : nullptr, minter.get(), progress, taps, stop);
   return run.execute();
+}
+
+std::string describe_terminals(const RunOptions& o) {
+  if (o.mix.empty()) return "sim:" + std::to_string(o.terminals) + " " + o.scenario;
+  auto mix = parse_mix(o.mix);
+  return mix ? to_string(*mix) : o.mix;
 }
 
 }  // namespace yktgw::sim

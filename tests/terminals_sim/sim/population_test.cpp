@@ -33,7 +33,7 @@ TEST(Population, PinnedFirstCardOfSeed42) {
   // Guards cross-machine determinism: a change here breaks card list files made earlier.
   const auto cards = generate_population(42, 1);
   ASSERT_EQ(cards.size(), 1u);
-  EXPECT_EQ(cards[0].card_no, "500156196411137531");
+  EXPECT_EQ(cards[0].card_no, "500156198607120060");
 }
 
 TEST(Population, NumbersAreValidUniqueAndPlausible) {
@@ -47,8 +47,8 @@ TEST(Population, NumbersAreValidUniqueAndPlausible) {
     const int year = std::stoi(c.card_no.substr(6, 4));
     const int month = std::stoi(c.card_no.substr(10, 2));
     const int day = std::stoi(c.card_no.substr(12, 2));
-    EXPECT_GE(year, 1930);
-    EXPECT_LE(year, 2015);
+    EXPECT_GE(year, 1931);
+    EXPECT_LE(year, 2020);
     ASSERT_GE(month, 1);
     ASSERT_LE(month, 12);
     EXPECT_GE(day, 1);
@@ -77,16 +77,103 @@ TEST(Population, RegionMix) {
 }
 
 TEST(Population, StatusMixWithinTolerance) {
-  const auto cards = generate_population(42, 20000);
-  std::map<CardStatus, int> by;
-  for (const auto& c : cards) ++by[c.status];
+  const auto cards = generate_population(42, 40000);
+  std::map<CardStatus, int> chongqing;
+  std::map<CardStatus, int> visitors;
+  for (const auto& c : cards) ++(c.card_no.starts_with("50") ? chongqing : visitors)[c.status];
+  double nc = 0;
+  double nv = 0;
+  for (const auto& [s, k] : chongqing) nc += k;
+  for (const auto& [s, k] : visitors) nv += k;
+  ASSERT_GT(nv, 2000);
+  // Binomial standard deviation is at most 0.25 points for Chongqing (n ~ 36800) and about
+  // 1.1 points for visitors (n ~ 3200); the tolerances are about 4 sigma.
+  EXPECT_NEAR(chongqing[CardStatus::active] / nc, 0.88, 0.01);
+  EXPECT_NEAR(chongqing[CardStatus::lost] / nc, 0.04, 0.006);
+  EXPECT_NEAR(chongqing[CardStatus::frozen] / nc, 0.03, 0.006);
+  EXPECT_NEAR(chongqing[CardStatus::cancelled] / nc, 0.02, 0.006);
+  EXPECT_NEAR(chongqing[CardStatus::unknown] / nc, 0.03, 0.006);
+  // Visitors' cards: mostly not on the district list.
+  EXPECT_NEAR(visitors[CardStatus::unknown] / nv, 0.60, 0.04);
+  EXPECT_NEAR(visitors[CardStatus::active] / nv, 0.35, 0.04);
+  EXPECT_NEAR(visitors[CardStatus::lost] / nv, 0.03, 0.015);
+  EXPECT_NEAR(visitors[CardStatus::frozen] / nv, 0.02, 0.012);
+  EXPECT_EQ(visitors[CardStatus::cancelled], 0);
+}
+
+TEST(Population, AgeDistribution) {
+  const auto cards = generate_population(5, 40000);
+  std::map<int, int> band;  // first year of the band -> cards
+  for (const auto& c : cards) {
+    const int year = holder_birth(c.card_no).year;
+    ASSERT_NE(year, 0) << c.card_no;
+    const int first = year <= 1945   ? 1931
+                      : year <= 1955 ? 1946
+                      : year <= 1965 ? 1956
+                      : year <= 1985 ? 1966
+                      : year <= 2002 ? 1986
+                      : year <= 2014 ? 2003
+                                     : 2015;
+    ++band[first];
+  }
   const double n = static_cast<double>(cards.size());
-  // Binomial standard deviation at n=20000 is at most 0.23 percentage points; allow ~4 sigma.
-  EXPECT_NEAR(by[CardStatus::active] / n, 0.88, 0.01);
-  EXPECT_NEAR(by[CardStatus::lost] / n, 0.04, 0.006);
-  EXPECT_NEAR(by[CardStatus::frozen] / n, 0.03, 0.006);
-  EXPECT_NEAR(by[CardStatus::cancelled] / n, 0.02, 0.006);
-  EXPECT_NEAR(by[CardStatus::unknown] / n, 0.03, 0.006);
+  EXPECT_NEAR(band[1931] / n, 0.06, 0.01);
+  EXPECT_NEAR(band[1946] / n, 0.09, 0.01);
+  EXPECT_NEAR(band[1956] / n, 0.15, 0.01);
+  EXPECT_NEAR(band[1966] / n, 0.28, 0.01);
+  EXPECT_NEAR(band[1986] / n, 0.25, 0.01);
+  EXPECT_NEAR(band[2003] / n, 0.13, 0.01);
+  EXPECT_NEAR(band[2015] / n, 0.04, 0.01);
+}
+
+TEST(Population, AttributesFollowTheNumberAndCoverEveryGroup) {
+  const auto cards = generate_population(42, 20000);
+  std::map<std::string, int> by;
+  for (const auto& c : cards) {
+    ASSERT_EQ(c.attributes, holder_attributes(c.card_no)) << c.card_no;
+    if (c.attributes & kAttrDisabled) ++by["disabled"];
+    if (c.attributes & kAttrLocalResident) ++by["local"];
+    if (c.attributes & kGroupStaff) ++by["staff"];
+    if (c.attributes & kGroupStudent) ++by["student"];
+    if (c.attributes & kGroupSiteWorker) ++by["site_worker"];
+    if (c.attributes & kGroupResident) ++by["resident"];
+    // Residents of the community pilot are Wulong holders.
+    if (c.attributes & kGroupResident) EXPECT_TRUE(c.card_no.starts_with("500156"));
+  }
+  const double n = static_cast<double>(cards.size());
+  EXPECT_NEAR(by["local"] / n, 0.80, 0.02);
+  EXPECT_NEAR(by["resident"] / n, 0.64, 0.02);  // 4 in 5 Wulong holders
+  EXPECT_NEAR(by["disabled"] / n, 0.04, 0.006);
+  EXPECT_NEAR(by["student"] / n, 0.13, 0.01);
+  EXPECT_GT(by["staff"], 400);
+  EXPECT_GT(by["site_worker"], 400);
+}
+
+TEST(Population, HolderAttributesOfPinnedNumbers) {
+  // Wulong, born 1950, sequence 000: local, disabled, not a resident (000 % 5 == 0).
+  EXPECT_EQ(holder_attributes("500156195001010007"), kAttrLocalResident | kAttrDisabled);
+  // Wulong, born 1980, sequence 021: local, staff, resident.
+  EXPECT_EQ(holder_attributes("500156198001010211"),
+            kAttrLocalResident | kGroupStaff | kGroupResident);
+  // Sichuan, born 2008, sequence 021: a student; too young to be staff; not local.
+  EXPECT_EQ(holder_attributes("510104200801010215"), kGroupStudent);
+  // Guizhou, born 1990, sequence 002: a site worker (002 % 12 == 2).
+  EXPECT_EQ(holder_attributes("520102199001010026"), kGroupSiteWorker);
+  EXPECT_EQ(holder_groups(),
+            (std::vector<std::string>{"staff", "student", "site_worker", "resident"}));
+}
+
+TEST(Population, RegionBirthAndAge) {
+  EXPECT_EQ(issuer_region("54010219900101002X"), 54);
+  EXPECT_EQ(issuer_region("x"), 0);
+  EXPECT_EQ(holder_birth("500156200002290016"), (yktgw::BirthDate{2000, 2, 29}));
+  EXPECT_EQ(holder_birth("500156200002300016"), yktgw::BirthDate{});  // no 30 February
+  EXPECT_EQ(holder_birth("12345678"), yktgw::BirthDate{});
+  const yktgw::BirthDate leap{2000, 2, 29};
+  EXPECT_EQ(age_on(leap, 2026, 2, 28), 25);  // common year: the birthday is 1 March
+  EXPECT_EQ(age_on(leap, 2026, 3, 1), 26);
+  EXPECT_EQ(age_on(leap, 2028, 2, 29), 28);
+  EXPECT_EQ(age_on(yktgw::BirthDate{}, 2026, 1, 1), -1);
 }
 
 TEST(Population, StatusMixOfDefaultPopulation) {
@@ -98,7 +185,7 @@ TEST(Population, StatusMixOfDefaultPopulation) {
                  CardStatus::unknown}) {
     EXPECT_GT(by[s], 5) << to_string(s);
   }
-  EXPECT_NEAR(by[CardStatus::active], 880, 40);
+  EXPECT_NEAR(by[CardStatus::active], 840, 45);  // 88 % of Chongqing, 35 % of visitors
 }
 
 TEST(Population, ExpectedOutcomes) {
