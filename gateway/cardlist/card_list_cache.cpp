@@ -157,6 +157,12 @@ Result<void> CardListCache::apply(const Feed& feed) {
     next = std::move(layered.value());
     list_.replace(next);
     serving_ms = elapsed_ms(t0);
+    // The O(n) merge at once, while the layered index serves, so the long SQLite phase runs with
+    // lookups on a plain index. Should it fail (memory), the merge is tried again after the commit.
+    if (auto flat = next->with_changes({}, meta); flat) {
+      next = std::move(flat.value());
+      list_.replace(next);
+    }
   }
 
   auto r = db_.apply_feed(
@@ -225,8 +231,8 @@ Result<void> CardListCache::apply(const Feed& feed) {
     return r;
   }
   if (next->is_layered()) {
-    // Committed; now the merge, off the path to serving. Should it fail (memory), the layered
-    // index keeps answering correctly and the next feed merges it.
+    // Committed; the merge that failed before or a correction's layer. Should it fail (memory),
+    // the layered index keeps answering correctly and the next feed merges it.
     const auto t1 = std::chrono::steady_clock::now();
     if (auto flat = next->with_changes({}, meta); flat) {
       next = std::move(flat.value());
