@@ -1,5 +1,6 @@
 #include "gateway/outbox/forwarder.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -90,7 +91,10 @@ enum class FlightState : std::uint8_t { compressing, waiting, sending, done };
 class Compressor {
  public:
   Compressor(int level, std::shared_ptr<Inbox> inbox)
-      : level_(level), inbox_(std::move(inbox)), thread_([this] { run(); }) {}
+      : level_(level), inbox_(std::move(inbox)), thread_([this] {
+          pthread_setname_np(pthread_self(), "fwd-gzip");
+          run();
+        }) {}
   ~Compressor() {
     {
       std::lock_guard lock(mu_);
@@ -207,7 +211,11 @@ class Forwarder::Destination {
   SteadyTime run_once();
   void start() {
     if (link_) compressor_ = std::make_unique<Compressor>(options_.gzip_level, inbox_);
-    thread_ = std::thread([this] { thread_main(); });
+    thread_ = std::thread([this] {
+      // Thread names are at most 15 characters; the destination is cut to fit.
+      pthread_setname_np(pthread_self(), ("fwd-" + name_).substr(0, 15).c_str());
+      thread_main();
+    });
   }
   void begin_stop(SteadyTime deadline) {
     stop_deadline_ = deadline;
