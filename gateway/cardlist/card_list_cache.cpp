@@ -150,8 +150,8 @@ Result<void> CardListCache::apply(const Feed& feed) {
     } catch (const std::bad_alloc&) {
       return make_error("out_of_memory", "not enough memory to apply the card list delta");
     }
-    // Layered over the index in use: O(changes), so serving does not wait for the O(n) merge,
-    // which runs once the delta is committed.
+    // Layered over the index in use: O(changes), so serving does not wait for the O(n) merge
+    // that follows.
     auto layered = CardIndex::layered(before, planned, meta);
     if (!layered) return layered.error();
     next = std::move(layered.value());
