@@ -17,7 +17,7 @@ PACKAGES=(
   libcpp-httplib-dev
   cppzmq-dev libzmq3-dev
   libcurl4-openssl-dev
-  zlib1g-dev
+  zlib1g-dev libdeflate-dev
   libjs-chart.js
   # tests
   libgtest-dev libgmock-dev

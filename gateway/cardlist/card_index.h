@@ -10,7 +10,9 @@
 // never answer for each other.
 //
 // An index never changes once built; an update builds a new one by merging (O(n)) and the
-// holder swaps the pointer, so lookups run on without locks while an update is prepared.
+// holder swaps the pointer, so lookups run on without locks while an update is prepared. An
+// update can also be served sooner as a layered index (layered()): the changed groups over the
+// old index, built in O(changes), until the merged index replaces it.
 
 #include <atomic>
 #include <cstdint>
@@ -86,6 +88,15 @@ class CardIndex {
   // Whether some listed token starts with `prefix`.
   bool has_prefix(std::uint64_t prefix) const;
 
+  // What the index knows of the tokens listed under `prefix`: none (nullopt); two or more, in
+  // full (the side table's group); or one, of which only the prefix is kept (a group with one
+  // token whose bytes past the prefix are zero, and `full` false).
+  struct Listed {
+    PrefixGroup group;
+    bool full = true;
+  };
+  std::optional<Listed> listed(std::uint64_t prefix) const;
+
   std::uint64_t size() const { return size_; }
   const ListMeta& meta() const { return meta_; }
   int directory_bits() const { return dir_bits_; }
@@ -93,11 +104,22 @@ class CardIndex {
   std::size_t memory_bytes() const;
 
   // A new index: this one with each group of `changes` (ascending by prefix, one group per
-  // prefix) replacing everything listed under its prefix. O(size + changes).
+  // prefix) replacing everything listed under its prefix. O(size + changes). Of a layered index:
+  // the merged one.
   Result<std::shared_ptr<const CardIndex>> with_changes(std::span<const PrefixGroup> changes,
                                                         ListMeta meta) const;
 
-  // The raw parts, for the image writer.
+  // An index that answers as base->with_changes(changes, meta) would, built in O(changes): the
+  // groups sit over `base` (shared, not copied) and are searched first, behind a bitmap that
+  // lets most lookups of untouched cards past with one read. For serving an update at once;
+  // with_changes({}, meta) then merges it into a plain index. A layered `base` is flattened into
+  // one layer.
+  static Result<std::shared_ptr<const CardIndex>> layered(std::shared_ptr<const CardIndex> base,
+                                                          std::vector<PrefixGroup> changes,
+                                                          ListMeta meta);
+  bool is_layered() const { return base_ != nullptr; }
+
+  // The raw parts, for the image writer. Empty for a layered index (merge it first).
   std::span<const std::uint64_t> keys() const { return keys_; }
   std::span<const std::uint32_t> values() const { return values_; }
   std::span<const PrefixGroup> collisions() const { return collisions_; }
@@ -106,7 +128,8 @@ class CardIndex {
   CardIndex() = default;
   void finish();  // sizes and fills the directory, counts tokens
   const PrefixGroup* collision(std::uint64_t prefix) const;
-  std::uint64_t position(std::uint64_t key) const;  // first entry with a key >= `key`
+  const PrefixGroup* layer_group(std::uint64_t prefix) const;  // nullptr: not in the layer
+  std::uint64_t position(std::uint64_t key) const;             // first entry with a key >= `key`
 
   std::vector<std::uint64_t> keys_;
   std::vector<std::uint32_t> values_;
@@ -116,6 +139,13 @@ class CardIndex {
   int shift_ = 63;
   std::uint64_t size_ = 0;
   ListMeta meta_;
+
+  // Layered: base_ with layer_ over it (ascending by prefix, one group per prefix; an empty group
+  // removes the prefix). layer_keys_ are their prefixes, layer_filter_ a bitmap on a hash of them.
+  std::shared_ptr<const CardIndex> base_;
+  std::vector<PrefixGroup> layer_;
+  std::vector<std::uint64_t> layer_keys_;
+  std::vector<std::uint64_t> layer_filter_;
 
   friend class CardIndexBuilder;
 };

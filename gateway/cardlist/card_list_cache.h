@@ -2,7 +2,10 @@
 // The card list the gateway decides from: SQLite (card_list_store.h) as the source of truth,
 // the compact index (card_index.h) for lookups, its image file (card_list_image.h) for a fast
 // start. Lookups never wait for an update: the next index is merged beside the current one
-// and the pointer swapped, inside the SQLite transaction that stores the same change.
+// and the pointer swapped. A delta is merged from the verified feed and served before SQLite is
+// touched; the transaction that stores it runs afterwards and is the only thing that advances
+// the stored version, so a crash before its commit reloads the old version and the delta is
+// fetched again.
 
 #include <atomic>
 #include <cstdint>
@@ -64,10 +67,13 @@ class CardListCache final : public CardList {
 
   // Applies a decoded, signature-checked feed: version order (feed_version_gap,
   // feed_stale_snapshot), then one SQLite transaction. The new index serves as soon as it is
-  // merged, while the rows are still being written (a 100 000-change delta into 30 million
-  // rows takes seconds to write, the merge a fraction of one); if the write fails the old list
-  // is put back. On any error the list in use is the old one. Does not write the image (see
-  // save_image()).
+  // merged: a delta that follows the list in memory is merged from the feed and the index
+  // alone, before the database is read or written (a 100 000-change delta into 30 million rows
+  // takes seconds to store, the merge a fraction of one); a snapshot once its rows are known.
+  // The groups the database then reads for the delta's prefixes correct the served index where
+  // it guessed wrong (a new card sharing its first 64 bits with another listed card). If the
+  // transaction fails the old list is put back. On any error the list in use is the old one.
+  // Returns after the commit. Does not write the image (see save_image()).
   Result<void> apply(const Feed& feed);
 
   // Records that the platform confirmed the list current at `now_ms` (gateway wall time).

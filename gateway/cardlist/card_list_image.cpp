@@ -168,6 +168,9 @@ Error corrupt(const std::string& path, const std::string& why) {
 
 Result<void> write_card_list_image(const std::string& path, const CardIndex& index,
                                    const AttributeNames& names) {
+  if (index.is_layered()) {
+    return make_error("image_layered", "an update is still layered over the index; merge it first");
+  }
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");

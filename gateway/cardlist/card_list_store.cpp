@@ -34,6 +34,26 @@ std::optional<CardStatus> card_status_from(std::string_view s) {
   return std::nullopt;
 }
 
+void apply_to_group(PrefixGroup& g, std::span<const FeedEntry> run,
+                    const AttributeMap& feed_to_memory) {
+  for (const FeedEntry& e : run) {
+    auto at = std::lower_bound(
+        g.tokens.begin(), g.tokens.end(), e.token,
+        [](const IndexedToken& t, const TokenBytes& want) { return t.token < want; });
+    const bool present = at != g.tokens.end() && at->token == e.token;
+    if (e.op == FeedOp::remove) {
+      if (present) g.tokens.erase(at);
+    } else {
+      const std::uint32_t packed = pack_entry(CardEntry{e.status, feed_to_memory(e.attributes)});
+      if (present) {
+        at->packed = packed;
+      } else {
+        g.tokens.insert(at, IndexedToken{e.token, packed});
+      }
+    }
+  }
+}
+
 Result<void> check_feed_sequence(const ListMeta& current, const FeedHeader& feed) {
   const bool from_feed = !current.feed_id.empty();
   if (feed.kind == FeedKind::delta) {
@@ -518,24 +538,9 @@ Result<void> CardListDb::apply_feed(const Feed& feed, const OnReady& ready,
           g.tokens.push_back(IndexedToken{*token, pack_entry(CardEntry{*status, attributes})});
         }
         if (rc != SQLITE_DONE) return sqlite_error(db, "reading a changed card");
-        for (; i < entries.size() && token_prefix(entries[i].token) == prefix; ++i) {
-          const FeedEntry& e = entries[i];
-          auto at = std::lower_bound(
-              g.tokens.begin(), g.tokens.end(), e.token,
-              [](const IndexedToken& t, const TokenBytes& want) { return t.token < want; });
-          const bool present = at != g.tokens.end() && at->token == e.token;
-          if (e.op == FeedOp::remove) {
-            if (present) g.tokens.erase(at);
-          } else {
-            const std::uint32_t packed =
-                pack_entry(CardEntry{e.status, feed_to_memory(e.attributes)});
-            if (present) {
-              at->packed = packed;
-            } else {
-              g.tokens.insert(at, IndexedToken{e.token, packed});
-            }
-          }
-        }
+        const std::size_t first = i;
+        while (i < entries.size() && token_prefix(entries[i].token) == prefix) ++i;
+        apply_to_group(g, std::span(entries).subspan(first, i - first), feed_to_memory);
         touched.push_back(std::move(g));
       }
     }

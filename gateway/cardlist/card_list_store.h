@@ -11,6 +11,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ namespace yktgw {
 // may not be older than a feed list in use (feed_stale_snapshot). A list built from CSV
 // imports has no platform version, so any snapshot may replace it.
 Result<void> check_feed_sequence(const ListMeta& current, const FeedHeader& feed);
+
+// Applies `run` (a delta's entries under `group.prefix`, ascending) to what the prefix holds,
+// attribute bits translated by `feed_to_memory`: what the in-memory index needs to merge.
+void apply_to_group(PrefixGroup& group, std::span<const FeedEntry> run,
+                    const AttributeMap& feed_to_memory);
 
 class CardListDb {
  public:

@@ -1,5 +1,6 @@
 #include "gateway/outbox/batch_format.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <charconv>
@@ -268,23 +269,44 @@ std::string batch_id(std::string_view gateway, std::string_view destination,
   return id;
 }
 
-Result<std::string> gzip_compress(std::string_view data, int level) {
-  z_stream zs{};
-  // 15 window bits + 16 selects the gzip wrapper rather than zlib's.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return make_error("gzip", "deflateInit2 failed");
+namespace {
+
+// One libdeflate compressor per thread and level: allocating one costs more than compressing a
+// small batch, and a compressor may not be shared between threads.
+struct Compressor {
+  int level = -1;
+  libdeflate_compressor* c = nullptr;
+  Compressor() = default;
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+  ~Compressor() {
+    if (c != nullptr) libdeflate_free_compressor(c);
   }
+};
+
+libdeflate_compressor* compressor_for(int level) {
+  thread_local Compressor cached;
+  if (cached.c == nullptr || cached.level != level) {
+    if (cached.c != nullptr) libdeflate_free_compressor(cached.c);
+    cached.c = libdeflate_alloc_compressor(level);
+    cached.level = cached.c != nullptr ? level : -1;
+  }
+  return cached.c;
+}
+
+}  // namespace
+
+Result<std::string> gzip_compress(std::string_view data, int level) {
+  if (level < 0 || level > 12) {
+    return make_error("gzip", "compression level " + std::to_string(level) + " is not 0..12");
+  }
+  libdeflate_compressor* c = compressor_for(level);
+  if (c == nullptr) return make_error("gzip", "cannot allocate a compressor");
   std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())) + 32);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const auto produced = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END)
-    return make_error("gzip", "deflate did not finish: " + std::to_string(rc));
+  out.resize(libdeflate_gzip_compress_bound(c, data.size()));
+  const std::size_t produced =
+      libdeflate_gzip_compress(c, data.data(), data.size(), out.data(), out.size());
+  if (produced == 0) return make_error("gzip", "compressed data does not fit its bound");
   out.resize(produced);
   return out;
 }

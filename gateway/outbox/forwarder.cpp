@@ -1,5 +1,6 @@
 #include "gateway/outbox/forwarder.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -34,14 +35,34 @@ struct Completion {
   DeliveryResult result;
 };
 
+// A batch's payload made on the compression thread; on failure the lines come back to be tried
+// again.
+struct Compressed {
+  std::string batch_id;
+  bool ok = false;
+  std::string payload;  // gzip when ok, else the uncompressed lines
+  std::string error;
+};
+
 // Shared by a destination and the callbacks it gives its link. A link may answer after the
 // destination is gone (a late reply after stop), so callbacks hold this, never the destination.
 struct Inbox {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Completion> completions;
+  std::deque<Compressed> compressed;
   bool woken = false;
   bool closed = false;
+
+  void push(Compressed c) {
+    {
+      std::lock_guard lock(mu);
+      if (closed) return;
+      compressed.push_back(std::move(c));
+      woken = true;
+    }
+    cv.notify_one();
+  }
 
   void push(Completion c) {
     {
@@ -61,7 +82,68 @@ struct Inbox {
   }
 };
 
-enum class FlightState : std::uint8_t { waiting, sending, done };
+// compressing: recorded in outbox.db, its payload still being made on the compression thread.
+enum class FlightState : std::uint8_t { compressing, waiting, sending, done };
+
+// Compresses closed batches on a thread of its own, so the destination's thread reads and
+// encodes the next batch meanwhile: gzip is the largest cost per record, and the box has two
+// cores. Results go to the destination's inbox, in the order the batches were submitted.
+class Compressor {
+ public:
+  Compressor(int level, std::shared_ptr<Inbox> inbox)
+      : level_(level), inbox_(std::move(inbox)), thread_([this] {
+          pthread_setname_np(pthread_self(), "fwd-gzip");
+          run();
+        }) {}
+  ~Compressor() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  void submit(std::string batch_id, std::string lines) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.emplace_back(std::move(batch_id), std::move(lines));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      if (stop_) return;
+      auto [id, lines] = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      auto gz = gzip_compress(lines, level_);
+      Compressed c{std::move(id), gz.ok(), {}, {}};
+      if (gz) {
+        c.payload = std::move(gz.value());
+      } else {
+        c.payload = std::move(lines);
+        c.error = gz.error().message;
+      }
+      inbox_->push(std::move(c));
+      lock.lock();
+    }
+  }
+
+  const int level_;
+  std::shared_ptr<Inbox> inbox_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::string>> jobs_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
 
 struct Flight {
   StoredBatch stored;
@@ -128,7 +210,12 @@ class Forwarder::Destination {
   Result<void> recover();
   SteadyTime run_once();
   void start() {
-    thread_ = std::thread([this] { thread_main(); });
+    if (link_) compressor_ = std::make_unique<Compressor>(options_.gzip_level, inbox_);
+    thread_ = std::thread([this] {
+      // Thread names are at most 15 characters; the destination is cut to fit.
+      pthread_setname_np(pthread_self(), ("fwd-" + name_).substr(0, 15).c_str());
+      thread_main();
+    });
   }
   void begin_stop(SteadyTime deadline) {
     stop_deadline_ = deadline;
@@ -137,6 +224,7 @@ class Forwarder::Destination {
   }
   void join() {
     if (thread_.joinable()) thread_.join();
+    compressor_.reset();
     finish();
   }
   void wake() { inbox_->wake(); }
@@ -149,6 +237,7 @@ class Forwarder::Destination {
   void thread_main();
   void finish();
   void apply(Completion c);
+  void apply(Compressed c);
   void on_delivered(Flight& f, bool resend);
   void on_retry_later(Flight& f, const std::string& detail);
   void on_rejected(Flight& f, bool resend, const std::string& detail);
@@ -177,6 +266,8 @@ class Forwarder::Destination {
   Backoff backoff_;
   std::function<double()> jitter_;
   std::shared_ptr<Inbox> inbox_;
+  // With start(): batches are compressed beside the reading; step() compresses inline.
+  std::unique_ptr<Compressor> compressor_;
   // Retry warnings come from a remote party's behaviour: at most one per interval per key.
   LogThrottle throttle_;
 
@@ -326,11 +417,14 @@ void Forwarder::Destination::finish() {
 SteadyTime Forwarder::Destination::run_once() {
   const SteadyTime now = clock_.steady();
   std::deque<Completion> done;
+  std::deque<Compressed> compressed;
   {
     std::lock_guard lock(inbox_->mu);
     done.swap(inbox_->completions);
+    compressed.swap(inbox_->compressed);
     inbox_->woken = false;
   }
+  for (Compressed& c : compressed) apply(std::move(c));
   for (Completion& c : done) apply(std::move(c));
 
   const bool stopping = stopping_.load();
@@ -400,6 +494,19 @@ void Forwarder::Destination::apply(Completion c) {
       on_rejected(*f, resend, cut(c.result.detail, kMaxReasonBytes));
       break;
   }
+}
+
+void Forwarder::Destination::apply(Compressed c) {
+  bool resend = false;
+  Flight* f = find(c.batch_id, resend);
+  if (f == nullptr || f->state != FlightState::compressing) return;
+  if (!c.ok) {
+    warn("gzip", "destination=" + name_ + " cannot compress batch " + c.batch_id + ": " + c.error);
+    compressor_->submit(std::move(c.batch_id), std::move(c.payload));
+    return;
+  }
+  f->batch.payload = std::move(c.payload);
+  f->state = FlightState::waiting;
 }
 
 void Forwarder::Destination::on_delivered(Flight& f, bool resend) {
@@ -532,6 +639,24 @@ bool Forwarder::Destination::form(ClosedBatch closed) {
   sb.last_seq = closed.last_seq;
   sb.count = closed.count;
   sb.created_ms = clock_.wall_ms();
+  if (compressor_) {
+    // The range goes on record before the first send: that is what keeps the id stable. The
+    // payload follows from the compression thread; until then the batch waits its turn.
+    if (auto r = db_.insert_batch(sb); !r) {
+      warn("outbox_db", "destination=" + name_ + " cannot record batch " + sb.id + ": " +
+                            r.error().message + "; holding it");
+      pending_form_ = std::move(closed);
+      return false;
+    }
+    Flight f;
+    f.stored = sb;
+    f.batch = Batch{sb.id, name_, sb.first_seq, sb.last_seq, sb.count, {}};
+    f.state = FlightState::compressing;
+    f.oldest_received_ms = closed.oldest_received_ms;
+    compressor_->submit(sb.id, std::move(closed.lines));
+    stream_.push_back(std::move(f));
+    return true;
+  }
   auto gz = gzip_compress(closed.lines, options_.gzip_level);
   if (!gz) {
     warn("gzip",

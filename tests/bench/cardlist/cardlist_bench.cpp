@@ -375,6 +375,29 @@ int main(int argc, char** argv) {
                "count");
     report.add("lookup_during_merge_wrong_answers", static_cast<double>(wrong.load()), "count");
   }
+  {
+    // How the gateway serves a delta now: the changed groups layered over the index in use
+    // (O(changes)) are swapped in first; the merge above follows once SQLite has committed.
+    list.replace(index);
+    t0 = Clock::now();
+    auto layered = CardIndex::layered(index, changes, ListMeta{2, 2, "bench-delta"});
+    report.add("delta_layer_in_memory", seconds_since(t0), "s", 1.0);
+    list.replace(layered.value());
+    const auto on_layer = percentiles(time_batches(args.lookups, args.batch, lookup(hits)));
+    report.add("lookup_hit_on_layered_p50", on_layer.p50, "ns", hit.p50);
+    report.add("lookup_hit_on_layered_p99", on_layer.p99, "ns", hit.p99);
+    std::uint64_t wrong = 0;
+    for (std::size_t j = 0; j < steady_entries.size(); ++j) {
+      auto e = list.find(steady[j]);
+      if (!e || *e != steady_entries[j]) ++wrong;
+    }
+    for (const auto& g : changes) {
+      auto e = list.find(token_to_hex(token_of(g.prefix)));
+      const bool ok = g.tokens.empty() ? !e : (e && pack_entry(*e) == g.tokens[0].packed);
+      if (!ok) ++wrong;
+    }
+    report.add("lookup_on_layered_wrong_answers", static_cast<double>(wrong), "count");
+  }
   index.reset();
   list.replace(CardIndex::empty());
 

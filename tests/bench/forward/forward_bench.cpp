@@ -8,7 +8,14 @@
 //         - against an in-process ROUTER (CURVE) that acks every batch without storing it;
 //         - baseline 1, the issue's: a bare cppzmq DEALER/ROUTER loop, CURVE on both ends, the
 //           same window, sending the pre-built batch messages (header line + the same gzip
-//           bytes) to the same null ROUTER: transport only;
+//           bytes) to the same null ROUTER: transport only. Precisely: the same records, read,
+//           encoded, batched and compressed by the gateway's own code before the clock starts,
+//           so every BATCH message is byte for byte what the gateway sends (same batch ids,
+//           header, payload); one DEALER with CURVE (same key types, handshake before the
+//           clock), the link's window of BATCH messages in flight, each answered by a BATCH_ACK
+//           from the same ROUTER thread, which decodes the header and acks without inflating.
+//           It excludes everything per record: SQLite reads, line encoding, compression,
+//           outbox.db bookkeeping, the link's queue, timers and io thread;
 //         - baseline 2: the same bare loop building each batch inside the timed loop (read rows,
 //           encode lines, gzip): the least any forwarder must do, without the Forwarder's own
 //           machinery (outbox.db, cursor, threads, the link's queue);

@@ -233,6 +233,67 @@ TEST(CardIndex, MatchesAMapOracleUnderRandomOperations) {
   EXPECT_FALSE(index->collisions().empty());
 }
 
+// A layered index answers exactly as the merged one would, also layered over a layered one,
+// and merges into the same plain index.
+TEST(CardIndex, LayeredAnswersAsTheMergedIndexDoes) {
+  std::mt19937_64 rng(77);
+  std::map<TokenBytes, std::uint32_t> oracle;
+  auto some_token = [&] {
+    if (rng() % 6 == 0) return token_with_prefix(0x6000000000000000ULL + rng() % 12, rng() % 4);
+    return random_token(rng);
+  };
+  for (int i = 0; i < 3000; ++i) oracle[some_token()] = packed(CardStatus::lost);
+  auto base = build(oracle, ListMeta{1, 0, "a"});
+  std::shared_ptr<const CardIndex> index = base;
+  for (int round = 0; round < 6; ++round) {
+    std::set<std::uint64_t> touched;
+    for (int k = 0; k < 200; ++k) {
+      if (rng() % 3 == 0) {
+        const TokenBytes t = some_token();
+        oracle[t] = packed(CardStatus::frozen, kFirstGroupBit << 1);
+        touched.insert(token_prefix(t));
+      } else {
+        auto it = oracle.begin();
+        std::advance(it, static_cast<long>(rng() % oracle.size()));
+        touched.insert(token_prefix(it->first));
+        if (rng() % 2 == 0) {
+          oracle.erase(it);
+        } else {
+          it->second = packed(CardStatus::cancelled);
+        }
+      }
+    }
+    touched.insert(rng());  // a removal of a prefix never listed
+    const ListMeta meta{round + 2, 0, "r"};
+    auto layered = CardIndex::layered(index, groups_for(oracle, touched), meta);
+    ASSERT_TRUE(layered.ok()) << layered.error().message;
+    EXPECT_TRUE((*layered)->is_layered());
+    EXPECT_EQ((*layered)->meta(), meta);
+    EXPECT_TRUE((*layered)->keys().empty());
+    expect_matches(**layered, oracle, rng);
+    for (std::uint64_t p : touched) {
+      bool listed = false;
+      for (auto it = oracle.lower_bound(token_with_prefix(p, 0));
+           it != oracle.end() && token_prefix(it->first) == p; ++it) {
+        listed = true;
+      }
+      EXPECT_EQ((*layered)->has_prefix(p), listed);
+      EXPECT_EQ((*layered)->listed(p).has_value(), listed);
+    }
+    // Every other round stays layered, so the next layers over a layered index.
+    if (round % 2 == 1) {
+      auto merged = (*layered)->with_changes({}, meta);
+      ASSERT_TRUE(merged.ok()) << merged.error().message;
+      EXPECT_FALSE((*merged)->is_layered());
+      expect_matches(**merged, oracle, rng);
+      index = *merged;
+    } else {
+      index = *layered;
+    }
+  }
+  EXPECT_FALSE(CardIndex::layered(base, {PrefixGroup{2, {}}, PrefixGroup{1, {}}}, {}).ok());
+}
+
 TEST(CardIndex, FromSortedChecksTheParts) {
   auto ok = CardIndex::from_sorted({1, 2, 3}, {0, 0, 0}, {}, {});
   ASSERT_TRUE(ok.ok());

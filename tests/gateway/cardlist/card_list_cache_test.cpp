@@ -1,7 +1,11 @@
 #include "gateway/cardlist/card_list_cache.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -418,6 +422,107 @@ TEST_F(CardListCacheTest, AFailedWriteAfterServingPutsTheOldListBack) {
   cache = open();
   EXPECT_EQ(cache->version(), 1);
   EXPECT_EQ(find(*cache, a)->status, CardStatus::lost);
+}
+
+// A delta is served from memory before SQLite is read. The index keeps one listed token per
+// prefix by its first 64 bits, so a new card sharing them with a listed card is first taken for
+// it; the database's groups must put both right before apply() returns.
+TEST_F(CardListCacheTest, ANewCardSharingAListedPrefixIsCorrectedFromTheDatabase) {
+  auto cache = open();
+  const std::uint64_t p = 0x0123456789abcdefULL;
+  const TokenBytes x = token_with_prefix(p, 1), y = token_with_prefix(p, 2);
+  const TokenBytes other = random_token(rng_);
+  ASSERT_TRUE(apply(*cache, snapshot_bytes(1, {upsert(x, CardStatus::lost),
+                                               upsert(other, CardStatus::cancelled)}))
+                  .ok());
+  ASSERT_TRUE(apply(*cache, delta_bytes(1, {upsert(y, CardStatus::frozen)})).ok());
+  EXPECT_EQ(cache->version(), 2);
+  EXPECT_EQ(find(*cache, x)->status, CardStatus::lost);
+  EXPECT_EQ(find(*cache, y)->status, CardStatus::frozen);
+  EXPECT_EQ(find(*cache, other)->status, CardStatus::cancelled);
+  EXPECT_EQ(cache->size(), 3u);
+
+  // Removing a card that was never listed, under the prefix of one that is, leaves that one.
+  const std::uint64_t q = 0x7654321076543210ULL;
+  const TokenBytes listed = token_with_prefix(q, 7), never = token_with_prefix(q, 8);
+  ASSERT_TRUE(apply(*cache, delta_bytes(2, {upsert(listed, CardStatus::lost)})).ok());
+  ASSERT_TRUE(apply(*cache, delta_bytes(3, {removal(never)})).ok());
+  EXPECT_EQ(cache->version(), 4);
+  // (`never` itself now answers as `listed` does: one listed token under a prefix answers for
+  // the whole prefix, the index's documented identity.)
+  EXPECT_EQ(find(*cache, listed)->status, CardStatus::lost);
+  EXPECT_EQ(cache->size(), 4u);
+
+  // What memory holds is what the database holds.
+  cache.reset();
+  std::filesystem::remove(dir_.file("cardlist.idx"));
+  cache = open();
+  EXPECT_EQ(cache->version(), 4);
+  EXPECT_EQ(find(*cache, x)->status, CardStatus::lost);
+  EXPECT_EQ(find(*cache, y)->status, CardStatus::frozen);
+  EXPECT_EQ(find(*cache, listed)->status, CardStatus::lost);
+  EXPECT_EQ(cache->size(), 4u);
+}
+
+// The stored version advances only with the commit. A gateway killed while it already serves a
+// delta from memory, but before that commit, restarts on the old version; the same delta then
+// applies again.
+TEST_F(CardListCacheTest, AKillAfterServingButBeforeTheCommitRestartsOnTheOldVersion) {
+  const TokenBytes a = random_token(rng_), b = random_token(rng_);
+  {
+    auto cache = open();
+    ASSERT_TRUE(apply(*cache, snapshot_bytes(1, {upsert(a, CardStatus::lost)})).ok());
+  }
+  const std::string delta =
+      delta_bytes(1, {upsert(a, CardStatus::active), upsert(b, CardStatus::frozen)});
+  const Feed feed = decoded(delta);
+  const std::string served_marker = dir_.file("served");
+
+  // Another writer holds the database, so the child's transaction waits after the swap.
+  auto holder = sqlite::Database::open(dir_.file("cardlist.db"), false);
+  ASSERT_TRUE(holder.ok());
+  ASSERT_TRUE(holder->exec("BEGIN IMMEDIATE").ok());
+
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto c = CardListCache::open(options(), nullptr);
+    if (!c) ::_exit(2);
+    auto& cache = *c.value();
+    std::thread watch([&] {
+      while (cache.version() != 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (cache.find(token_to_hex(b)) && cache.find(token_to_hex(a))->status == CardStatus::active)
+        std::ofstream(served_marker) << "served\n";
+    });
+    (void)cache.apply(feed);  // waits on the holder's lock until killed
+    watch.join();
+    ::_exit(3);
+  }
+  bool served = false;
+  for (int i = 0; i < 4000 && !served; ++i) {
+    served = std::filesystem::exists(served_marker);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(served) << "the child never served the delta before its commit";
+  EXPECT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(holder->exec("ROLLBACK").ok());
+
+  auto cache = open();
+  EXPECT_EQ(cache->version(), 1);
+  EXPECT_EQ(find(*cache, a)->status, CardStatus::lost);
+  EXPECT_FALSE(find(*cache, b).has_value());
+  ASSERT_TRUE(cache->apply(feed).ok());
+  EXPECT_EQ(cache->version(), 2);
+  EXPECT_EQ(find(*cache, a)->status, CardStatus::active);
+  EXPECT_EQ(find(*cache, b)->status, CardStatus::frozen);
+  cache.reset();
+  std::filesystem::remove(dir_.file("cardlist.idx"));
+  cache = open();
+  EXPECT_EQ(cache->version(), 2);
+  EXPECT_EQ(find(*cache, b)->status, CardStatus::frozen);
 }
 
 }  // namespace
