@@ -132,12 +132,14 @@ echo "# name value unit baseline ratio"
 run_bench() {  # run_bench NAME CMD...: output to $LOGS/NAME.out, figures echoed
   local name=$1
   shift
+  local t0=$SECONDS
   log "$name (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
   if ! "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err"; then
     fail "$name exited with an error (see $LOGS/$name.err)"
     tail -n 5 "$LOGS/$name.err" >&2 || true
   fi
   figures_of "$LOGS/$name.out"
+  log "$name took $((SECONDS - t0)) s"
 }
 run_bench decision_bench "$BENCH/decision_bench" --decisions "$DECISIONS"
 run_bench cardlist_bench "$BENCH/cardlist_bench" --entries "$CARDLIST_ENTRIES" --dir "$RUN/cardlist"

@@ -336,13 +336,11 @@ class Terminals {
     closed_total_ = count;
     next_.store(0);
     const auto t0 = now_ns();
-    const int per = std::max(1, window / a_.terminals);
-    for (int t = 0; t < a_.terminals; ++t) {
-      for (int k = 0; k < per; ++k) {
-        const long idx = next_.fetch_add(1);
-        if (idx >= count) break;
-        send(t, idx, now_ns());
-      }
+    // Round robin over the terminals, so a window of 1 is one request in flight in all.
+    for (int k = 0; k < window; ++k) {
+      const long idx = next_.fetch_add(1);
+      if (idx >= count) break;
+      send(k % a_.terminals, idx, now_ns());
     }
     wait_all(count);
     return static_cast<double>(count) / (static_cast<double>(now_ns() - t0) / 1e9);
