@@ -252,7 +252,7 @@ STOP_FILE=$RUN/drain.done
   >"$LOGS/drain_auth.out" 2>"$LOGS/drain_auth.err" &
 PIDS[openloop]=$!
 # The open loop is connected and sending before the platform returns.
-for _ in $(seq 1 300); do grep -q "open loop running" "$LOGS/drain_auth.out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/drain_auth.out" && break; sleep 0.1; done
 sleep 1
 T0=$(date +%s.%N)
 start_platform || fail "ykt-platform-sim did not restart"
