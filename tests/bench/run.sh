@@ -248,7 +248,8 @@ fi
 STOP_FILE=$RUN/drain.done
 "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" --terminals $AUTH_TERMINALS \
   --rate $DRAIN_RATE --max-s 600 --until-file "$STOP_FILE" --name auth_during_drain \
-  --baseline-p50 "$(value_of auth_no_backlog_p50)" --baseline-p99 "$(value_of auth_no_backlog_p99)" \
+  --baseline-p50 "$(value_of auth_no_backlog_p50 | grep . || echo 0)" \
+  --baseline-p99 "$(value_of auth_no_backlog_p99 | grep . || echo 0)" \
   >"$LOGS/drain_auth.out" 2>"$LOGS/drain_auth.err" &
 PIDS[openloop]=$!
 # The open loop is connected and sending before the platform returns.

@@ -99,48 +99,54 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (i + 1 >= argc) die("missing value for " + k);
     const std::string v = argv[++i];
-    if (k == "--broker")
-      a.broker = v;
-    else if (k == "--site")
-      a.site = v;
-    else if (k == "--echo-site")
-      a.echo_site = v;
-    else if (k == "--dir")
-      a.dir = v;
-    else if (k == "--json")
-      a.json = v;
-    else if (k == "--until-file")
-      a.until_file = v;
-    else if (k == "--name")
-      a.name = v;
-    else if (k == "--region")
-      a.region = v;
-    else if (k == "--terminals")
-      a.terminals = std::stoi(v);
-    else if (k == "--window")
-      a.window = std::stoi(v);
-    else if (k == "--count")
-      a.count = std::stol(v);
-    else if (k == "--seq")
-      a.seq = std::stol(v);
-    else if (k == "--open-s")
-      a.open_s = std::stod(v);
-    else if (k == "--rate")
-      a.rate = std::stod(v);
-    else if (k == "--max-s")
-      a.max_s = std::stod(v);
-    else if (k == "--batch")
-      a.batch = std::stoi(v);
-    else if (k == "--baseline")
-      a.baseline = std::stod(v);
-    else if (k == "--baseline-p50")
-      a.baseline_p50 = std::stod(v);
-    else if (k == "--baseline-p99")
-      a.baseline_p99 = std::stod(v);
-    else
-      die("unknown option " + k);
+    try {
+      if (k == "--broker")
+        a.broker = v;
+      else if (k == "--site")
+        a.site = v;
+      else if (k == "--echo-site")
+        a.echo_site = v;
+      else if (k == "--dir")
+        a.dir = v;
+      else if (k == "--json")
+        a.json = v;
+      else if (k == "--until-file")
+        a.until_file = v;
+      else if (k == "--name")
+        a.name = v;
+      else if (k == "--region")
+        a.region = v;
+      else if (k == "--terminals")
+        a.terminals = std::stoi(v);
+      else if (k == "--window")
+        a.window = std::stoi(v);
+      else if (k == "--count")
+        a.count = std::stol(v);
+      else if (k == "--seq")
+        a.seq = std::stol(v);
+      else if (k == "--open-s")
+        a.open_s = std::stod(v);
+      else if (k == "--rate")
+        a.rate = std::stod(v);
+      else if (k == "--max-s")
+        a.max_s = std::stod(v);
+      else if (k == "--batch")
+        a.batch = std::stoi(v);
+      else if (k == "--baseline")
+        a.baseline = std::stod(v);
+      else if (k == "--baseline-p50")
+        a.baseline_p50 = std::stod(v);
+      else if (k == "--baseline-p99")
+        a.baseline_p99 = std::stod(v);
+      else
+        die("unknown option " + k);
+    } catch (const std::exception&) {
+      die("bad value for " + k + ": '" + v + "'");
+    }
   }
   if (a.terminals < 1 || a.window < 1 || a.count < 1) die("terminals, window, count must be >= 1");
+  if (a.rate <= 0 || a.max_s <= 0 || a.open_s <= 0 || a.batch < 1)
+    die("rates, durations and batch must be > 0");
   return a;
 }
 
