@@ -24,7 +24,7 @@ PACKAGES=(
   # broker and its clients (tests and quickstart)
   mosquitto mosquitto-clients
   # helpers used by scripts
-  python3 procps iproute2 curl
+  python3 procps iproute2 curl jq
 )
 
 missing=()

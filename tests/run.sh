@@ -10,3 +10,6 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ninja -C "$BUILD_DIR"
 # Serially: the integration tests measure round trips and must not share the two cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 300
+# Every benchmark figure with small counts, on the build above: checks that each is produced
+# (not that it meets its target; see docs/BENCHMARKS.md for the full run).
+BENCH_BUILD_DIR="$BUILD_DIR" tests/bench/run.sh --quick

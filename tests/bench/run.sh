@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Every benchmark figure in one command (issue 5): builds, starts Mosquitto (set_tcp_nodelay),
+# the platform simulator and the gateway on free ports in a temp dir, measures each figure
+# beside its baseline of the same run, prints `name value unit baseline ratio` per figure and
+# writes build/bench/results.json. Exits non-zero when a figure could not be produced.
+#
+#   tests/bench/run.sh           full sizes, Release build in build/bench-release (~15 min)
+#   tests/bench/run.sh --quick   small sizes, reuses the main build dir build/ (RelWithDebInfo,
+#                                as tests/run.sh builds it); checks that every figure is
+#                                produced, not that it meets its target
+#
+# Environment: BENCH_BUILD_DIR overrides the build dir; BENCH_KEEP=1 keeps the temp dir.
+# Figures are only meaningful on a quiet machine: the load average is recorded with each.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+QUICK=0
+case "${1:-}" in
+  --quick) QUICK=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+
+if [ $QUICK = 1 ]; then
+  BUILD_DIR=${BENCH_BUILD_DIR:-build}
+  BUILD_TYPE=RelWithDebInfo
+  DECISIONS=100000; CARDLIST_ENTRIES=200000; QR_CODES=1000; QR_TAPS=20000; QR_OPENSSL_S=1
+  FWD_RECORDS=20000; AUTH_COUNT=5000; AUTH_SEQ=300; AUTH_OPEN_S=2; INGEST_COUNT=20000
+  SQLITE_COUNT=50000; BACKLOG=20000; DRAIN_RATE=200; IDLE_S=2
+else
+  BUILD_DIR=${BENCH_BUILD_DIR:-build/bench-release}
+  BUILD_TYPE=Release
+  DECISIONS=1000000; CARDLIST_ENTRIES=30000000; QR_CODES=20000; QR_TAPS=200000; QR_OPENSSL_S=3
+  FWD_RECORDS=300000; AUTH_COUNT=100000; AUTH_SEQ=3000; AUTH_OPEN_S=10; INGEST_COUNT=300000
+  SQLITE_COUNT=1000000; BACKLOG=1000000; DRAIN_RATE=1000; IDLE_S=5
+fi
+AUTH_TERMINALS=4
+AUTH_WINDOW=64
+INGEST_TERMINALS=8
+INGEST_WINDOW=4000
+
+OUT=$ROOT/build/bench
+LOGS=$OUT/logs
+mkdir -p "$LOGS"
+rm -f "$LOGS"/*
+LINES=$LOGS/run.lines  # figures the script itself measures, in the same line format
+: > "$LINES"
+
+log() { echo "# $*"; }
+FAILED=()
+fail() {
+  echo "bench: FAILED: $*" >&2
+  FAILED+=("$*")
+}
+
+# ---- build
+if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $QUICK = 0 ]; then
+  nice -n 10 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=$BUILD_TYPE \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache >/dev/null
+fi
+nice -n 10 ninja -C "$BUILD_DIR" yktgw ykt-platform-sim mqtt_bench decision_bench \
+  cardlist_bench qr_bench forward_bench >"$LOGS/build.log" 2>&1 ||
+  { tail -n 40 "$LOGS/build.log" >&2; echo "bench: build failed" >&2; exit 1; }
+BIN=$ROOT/$BUILD_DIR/bin
+BENCH=$ROOT/$BUILD_DIR/bench
+[ -d "$BIN" ] || BIN=$BUILD_DIR/bin
+[ -d "$BENCH" ] || BENCH=$BUILD_DIR/bench
+
+# ---- processes of this run: stopped on any exit
+RUN=$(mktemp -d /tmp/yktgw-bench.XXXXXX)
+declare -A PIDS=()
+stop_proc() {
+  local name=$1 pid=${PIDS[$1]:-}
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  unset "PIDS[$name]"
+}
+cleanup() {
+  for name in openloop echo gateway platform mosquitto; do stop_proc "$name"; done
+  for f in "$RUN"/*.out "$RUN"/*.log; do [ -f "$f" ] && cp "$f" "$LOGS/" 2>/dev/null; done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "# kept $RUN" >&2; else rm -rf "$RUN"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+USED_PORTS=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS+="$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+wait_port() {
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+# figure NAME VALUE UNIT [BASELINE]: a line measured by this script.
+figure() {
+  local base=- ratio=-
+  if [ -n "${4:-}" ] && [ "$4" != "-" ] && awk "BEGIN{exit !($4 != 0)}"; then
+    base=$4
+    ratio=$(awk "BEGIN{printf \"%.3f\", $2 / $4}")
+  fi
+  printf '%-40s %12s %-12s %12s %8s\n' "$1" "$2" "$3" "$base" "$ratio" | tee -a "$LINES"
+}
+# The figure lines of a bench's output: five fields, a number second, no comment.
+figures_of() { awk '!/^#/ && NF == 5 && $2 ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/' "$1"; }
+value_of() { cat "$LOGS"/*.out "$LINES" 2>/dev/null | awk -v n="$1" '$1 == n && NF == 5 {v=$2} END{print v}'; }
+mem_mib() {  # mem_mib PID FIELD: VmRSS / VmHWM of a process in MiB
+  awk -v f="$2:" '$1 == f {printf "%.1f", $2 / 1024}' "/proc/$1/status"
+}
+
+echo "# yktgw benchmarks $([ $QUICK = 1 ] && echo quick || echo full): build $BUILD_DIR ($BUILD_TYPE)"
+echo "# machine: nproc $(nproc), $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+echo "# loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "# name value unit baseline ratio"
+
+# ---- in-process figures first, with nothing else of ours running
+run_bench() {  # run_bench NAME CMD...: output to $LOGS/NAME.out, figures echoed
+  local name=$1
+  shift
+  local t0=$SECONDS
+  log "$name (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+  if ! "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err"; then
+    fail "$name exited with an error (see $LOGS/$name.err)"
+    tail -n 5 "$LOGS/$name.err" >&2 || true
+  fi
+  figures_of "$LOGS/$name.out"
+  log "$name took $((SECONDS - t0)) s"
+}
+run_bench decision_bench "$BENCH/decision_bench" --decisions "$DECISIONS"
+run_bench cardlist_bench "$BENCH/cardlist_bench" --entries "$CARDLIST_ENTRIES" --dir "$RUN/cardlist"
+rm -rf "$RUN/cardlist"
+run_bench qr_bench "$BENCH/qr_bench" --codes "$QR_CODES" --taps "$QR_TAPS" \
+  --openssl-seconds "$QR_OPENSSL_S"
+run_bench forward_bench "$BENCH/forward_bench" --records "$FWD_RECORDS" --rounds 1
+
+# ---- broker, platform, gateway, echo responder
+MQTT_PORT=$(free_port)
+ZMQ_PORT=$(free_port)
+HTTP_PORT=$(free_port)
+SITE=bench
+ECHO_SITE=benchecho
+MQTT=tcp://127.0.0.1:$MQTT_PORT
+mkdir -p "$RUN/data"
+
+cat >"$RUN/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+set_tcp_nodelay true
+persistence false
+max_queued_messages 1000000
+max_inflight_messages 0
+CONF
+mosquitto -c "$RUN/mosquitto.conf" >"$RUN/mosquitto.log" 2>&1 &
+PIDS[mosquitto]=$!
+wait_port "$MQTT_PORT" || { fail "mosquitto did not start"; exit 1; }
+
+"$BIN/yktgw" keygen hmac --out "$RUN/hmac.key" >/dev/null
+SERVER_PUBLIC=$("$BIN/ykt-platform-sim" keygen --out "$RUN/district-server.key" --force 2>/dev/null | head -n 1)
+"$BIN/yktgw" keygen curve --out "$RUN/district-client.key" >/dev/null
+install -m 600 config/dev-keys/terminal-mac.keys "$RUN/terminal-mac.keys"
+
+start_platform() {
+  "$BIN/ykt-platform-sim" serve --zmq "tcp://127.0.0.1:$ZMQ_PORT" --http "127.0.0.1:$HTTP_PORT" \
+    --server-key-file "$RUN/district-server.key" --hmac-key-file "$RUN/hmac.key" \
+    --population-seed 42 --cards 2000 --db "$RUN/platform.db" \
+    --feed-key-file config/dev-keys/platform-feed.key.pem >>"$RUN/platform.out" 2>&1 &
+  PIDS[platform]=$!
+  wait_port "$ZMQ_PORT" && wait_port "$HTTP_PORT"
+}
+start_platform || { fail "ykt-platform-sim did not start"; exit 1; }
+
+SETS=(--set "gateway.data_dir=$RUN/data" --set "security.hmac_key_file=$RUN/hmac.key"
+      --set "mqtt.uri=$MQTT" --set "gateway.site=$SITE" --set "log.console=false"
+      --set "credentials.terminal_mac_keys_file=$RUN/terminal-mac.keys"
+      --set "district.endpoint=tcp://127.0.0.1:$ZMQ_PORT"
+      --set "district.server_public_key=$SERVER_PUBLIC"
+      --set "district.client_key_file=$RUN/district-client.key"
+      --set "cardlist.feed_url=http://127.0.0.1:$HTTP_PORT"
+      --set "cardlist.platform_public_key_file=$ROOT/config/dev-keys/platform-feed.pub.pem")
+"$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" >"$RUN/gateway.out" 2>&1 &
+PIDS[gateway]=$!
+GW_PID=${PIDS[gateway]}
+for _ in $(seq 1 150); do grep -q "mqtt connected\|connected uri=" "$RUN/data/logs/yktgw.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "connected uri=" "$RUN/data/logs/yktgw.log" 2>/dev/null ||
+  { fail "the gateway did not connect to the broker"; tail -n 20 "$RUN/gateway.out" >&2; exit 1; }
+
+"$BENCH/mqtt_bench" echo --broker "$MQTT" --site "$ECHO_SITE" >"$RUN/echo.out" 2>&1 &
+PIDS[echo]=$!
+for _ in $(seq 1 100); do grep -q "ready" "$RUN/echo.out" && break; sleep 0.1; done
+
+# ---- gateway memory at idle
+sleep "$IDLE_S"
+log "gateway memory at idle (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+figure gateway_rss_idle "$(mem_mib "$GW_PID" VmRSS)" MiB
+figure gateway_hwm_idle "$(mem_mib "$GW_PID" VmHWM)" MiB
+
+# ---- auth round trips: gateway vs echo
+run_bench mqtt_auth "$BENCH/mqtt_bench" auth --broker "$MQTT" --site "$SITE" \
+  --echo-site "$ECHO_SITE" --terminals $AUTH_TERMINALS --window $AUTH_WINDOW \
+  --count $AUTH_COUNT --seq $AUTH_SEQ --open-s $AUTH_OPEN_S
+
+# ---- durable txn ingest: gateway vs a raw SQLite loop with the same pragmas, on the same disk
+run_bench txn_sqlite "$BENCH/mqtt_bench" sqlite --dir "$RUN/sqlite" --count $SQLITE_COUNT \
+  --batch 2000
+SQLITE_RPS=$(value_of txn_sqlite_raw_records_per_s)
+run_bench txn_ingest "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
+  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $INGEST_COUNT \
+  --baseline "${SQLITE_RPS:-0}"
+
+# ---- gateway memory after the load
+log "gateway memory after auth and ingest load (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+figure gateway_rss_after_load "$(mem_mib "$GW_PID" VmRSS)" MiB "$(value_of gateway_rss_idle)"
+figure gateway_hwm_under_load "$(mem_mib "$GW_PID" VmHWM)" MiB "$(value_of gateway_hwm_idle)"
+
+# ---- backlog drain: terminals' round trips during the drain vs with no backlog
+district_backlog() {
+  "$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" outbox stats 2>/dev/null |
+    awk '$1 == "district" {print $3}'
+}
+# Everything so far forwarded first, so the "no backlog" baseline has none.
+for _ in $(seq 1 600); do [ "$(district_backlog)" = 0 ] && break; sleep 0.5; done
+run_bench drain_baseline "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" \
+  --terminals $AUTH_TERMINALS --rate $DRAIN_RATE --max-s 5 --name auth_no_backlog
+log "platform down; building a backlog of $BACKLOG records"
+stop_proc platform
+run_bench backlog_ingest "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
+  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $BACKLOG --name backlog_ingest
+BEFORE=$(district_backlog)
+log "district backlog before the platform returns: ${BEFORE:-?} records"
+if [ -z "$BEFORE" ] || [ "$BEFORE" -lt "$BACKLOG" ]; then
+  fail "district backlog ${BEFORE:-unknown} is below the $BACKLOG records ingested"
+fi
+STOP_FILE=$RUN/drain.done
+"$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" --terminals $AUTH_TERMINALS \
+  --rate $DRAIN_RATE --max-s 600 --until-file "$STOP_FILE" --name auth_during_drain \
+  --baseline-p50 "$(value_of auth_no_backlog_p50 | grep . || echo 0)" \
+  --baseline-p99 "$(value_of auth_no_backlog_p99 | grep . || echo 0)" \
+  >"$LOGS/drain_auth.out" 2>"$LOGS/drain_auth.err" &
+PIDS[openloop]=$!
+# The open loop is connected and sending before the platform returns.
+for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/drain_auth.out" && break; sleep 0.1; done
+sleep 1
+T0=$(date +%s.%N)
+start_platform || fail "ykt-platform-sim did not restart"
+DRAINED=0
+for _ in $(seq 1 1200); do
+  b=$(district_backlog)
+  if [ "$b" = 0 ]; then DRAINED=1; break; fi
+  sleep 0.25
+done
+T1=$(date +%s.%N)
+touch "$STOP_FILE"
+if ! wait "${PIDS[openloop]}"; then fail "open loop during the drain failed"; fi
+unset "PIDS[openloop]"
+figures_of "$LOGS/drain_auth.out"
+if [ $DRAINED = 1 ]; then
+  figure e2e_drain_backlog_records "$BEFORE" records
+  figure e2e_drain_platform_up_to_empty "$(awk "BEGIN{printf \"%.2f\", $T1 - $T0}")" s
+  figure e2e_drain_records_per_s "$(awk "BEGIN{printf \"%.0f\", $BEFORE / ($T1 - $T0)}")" records/s
+else
+  fail "the district backlog did not drain within 300 s (left: $(district_backlog))"
+fi
+figure gateway_hwm_after_drain "$(mem_mib "$GW_PID" VmHWM)" MiB "$(value_of gateway_hwm_idle)"
+
+# ---- results
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+for f in "$LOGS"/*.out; do
+  figures_of "$f" | awk -v b="$(basename "$f" .out)" '{print b, $0}'
+done >"$LOGS/all.figures"
+awk '{print "run", $0}' "$LINES" >>"$LOGS/all.figures"
+
+REQUIRED=(
+  baseline_token_lookup_p99 decision_canteen_p99 decision_bus_p99
+  load_from_sqlite lookup_hit_p99 delta_apply_until_serving
+  qr_decisions_1thread card_tap_under_qr_load_p99
+  zmq_forward_null_receiver_records_per_s zmq_raw_dealer_router_records_per_s https_forward_records_per_s https_raw_curl_records_per_s drain_link_up_to_all_acked
+  auth_throughput auth_p99_at_half_rate auth_sequential_p50
+  txn_sqlite_raw_records_per_s txn_ingest_records_per_s
+  gateway_rss_idle gateway_hwm_idle gateway_hwm_under_load
+  auth_no_backlog_p99 auth_during_drain_p50 auth_during_drain_p99 e2e_drain_platform_up_to_empty
+)
+for name in "${REQUIRED[@]}"; do
+  awk -v n="$name" '$2 == n {found=1} END{exit !found}' "$LOGS/all.figures" ||
+    fail "figure $name was not produced"
+done
+
+jq -R -s \
+  --arg mode "$([ $QUICK = 1 ] && echo quick || echo full)" --arg build "$BUILD_TYPE" \
+  --arg nproc "$(nproc)" --arg cpu "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)" \
+  --arg kernel "$(uname -r)" --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo -)" \
+  --arg load_start "$LOAD_START" --arg load_end "$LOAD_END" \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg failed "${FAILED[*]:-}" '
+  def num: if . == "-" then null else tonumber end;
+  {mode: $mode, build_type: $build, date: $date, commit: $commit,
+   machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
+   loadavg: {start: $load_start, end: $load_end},
+   failures: ($failed | if . == "" then [] else [.] end),
+   figures: [split("\n")[] | select(length > 0) | split(" ") | map(select(length > 0))
+             | {bench: .[0], name: .[1], value: (.[2] | num), unit: .[3],
+                baseline: (.[4] | num), ratio: (.[5] | num)}]}' \
+  "$LOGS/all.figures" >"$OUT/results.json"
+
+echo "# loadavg at end: $LOAD_END"
+echo "# $(jq '.figures | length' "$OUT/results.json") figures in $OUT/results.json"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  printf 'bench: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
