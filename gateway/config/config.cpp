@@ -143,6 +143,8 @@ const Binding kBindings[] = {
     {"https.connect_timeout_ms", +[](Config& c) -> int& { return c.https.connect_timeout_ms; }},
     {"https.timeout_ms", +[](Config& c) -> int& { return c.https.timeout_ms; }},
     {"https.max_in_flight", +[](Config& c) -> int& { return c.https.max_in_flight; }},
+    {"status.listen", +[](Config& c) -> std::string& { return c.status.listen; }},
+    {"status.token", +[](Config& c) -> std::string& { return c.status.token; }},
 };
 
 const Binding* find_binding(std::string_view path) {
@@ -444,6 +446,25 @@ std::optional<std::string> feed_url_problem(std::string_view url) {
   return std::nullopt;
 }
 
+// host:port for a listening socket. Whether the host is loopback (and so may go without a
+// token) is decided where the server starts (gateway/status/http_guard.h).
+std::optional<std::string> listen_address_problem(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  const auto colon = v.rfind(':');
+  const std::string_view host = colon == std::string_view::npos ? v : v.substr(0, colon);
+  const std::string_view port = colon == std::string_view::npos ? "" : v.substr(colon + 1);
+  const bool host_ok =
+      !host.empty() && host.size() <= 253 &&
+      host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+          std::string_view::npos;
+  int p = 0;
+  const bool port_ok = !port.empty() && port.size() <= 5 &&
+                       port.find_first_not_of("0123456789") == std::string_view::npos &&
+                       (p = std::stoi(std::string(port))) >= 1 && p <= 65535;
+  if (!host_ok || !port_ok) return "expected host:port, e.g. 127.0.0.1:8080";
+  return std::nullopt;
+}
+
 // Why `value` is not acceptable for `spec`, as the text after "has invalid value 'x': ".
 std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) {
@@ -479,6 +500,8 @@ std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& valu
       return https_url_problem(*s);
     case StringCheck::feed_url:
       return feed_url_problem(*s);
+    case StringCheck::listen_address:
+      return listen_address_problem(*s);
     case StringCheck::path:
       if (s->empty()) return "expected a non-empty path";
       [[fallthrough]];

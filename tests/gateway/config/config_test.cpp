@@ -245,6 +245,8 @@ TEST(ConfigSchema, EachKeyBindsItsOwnField) {
       {"upstream.unknown_region_destination", "both"},
       {"upstream.no_card_destination", "crossprov"},
       {"https.ca_file", "/etc/yktgw/crossprov-ca.pem"},
+      {"status.listen", "0.0.0.0:9443"},
+      {"status.token", "s3cret-token"},
   };
   auto base = parse(kMinimal);
   ASSERT_TRUE(base) << error_of(base);
@@ -787,6 +789,25 @@ TEST(ConfigCardList, FeedUrlIsHttpOrHttpsAndNeedsThePlatformKey) {
   EXPECT_EQ(config.error().message,
             "test.toml:7:12: key 'cardlist.feed_url' is set but "
             "'cardlist.platform_public_key_file' is not; set both or leave the feed URL empty");
+}
+
+TEST(ConfigStatus, ListenIsHostPortOrEmpty) {
+  auto config = parse(kMinimal);
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_EQ(config->status.listen, "127.0.0.1:8080");
+  EXPECT_EQ(config->status.token, "");
+  for (const char* good :
+       {"127.0.0.1:9090", "0.0.0.0:80", "localhost:8080", "gw-1.lan:65535", ""}) {
+    auto c = parse(kMinimal, {std::string("status.listen=") + good});
+    ASSERT_TRUE(c) << good << ": " << error_of(c);
+    EXPECT_EQ(c->status.listen, good);
+  }
+  for (const char* bad : {"8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
+                          ":8080", "http://127.0.0.1:8080", "127.0.0.1:80x", "[::1]:8080"}) {
+    auto c = parse(kMinimal, {std::string("status.listen=") + bad});
+    ASSERT_FALSE(c) << bad;
+    EXPECT_THAT(c.error().message, HasSubstr("expected host:port")) << bad;
+  }
 }
 
 }  // namespace
