@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 namespace yktgw::status {
 namespace {
 
@@ -159,9 +161,12 @@ std::string format_metrics(const StatusSnapshot& s) {
   w.family("yktgw_cardlist_entries", "gauge", "Cards on the list");
   w.sample("yktgw_cardlist_entries", s.cardlist.entries);
 
-  w.family("yktgw_alarm_active", "gauge", "Active alarms by code; absent when none");
-  for (const auto& a : s.alarms)
-    w.sample("yktgw_alarm_active", std::uint64_t{1}, label("code", a.code));
+  // One series per code (a series may appear only once); the value counts the alarms of that
+  // code, e.g. two destinations without a link.
+  w.family("yktgw_alarm_active", "gauge", "Active alarms by code, how many; absent when none");
+  std::map<std::string, std::uint64_t> by_code;
+  for (const auto& a : s.alarms) ++by_code[a.code];
+  for (const auto& [code, n] : by_code) w.sample("yktgw_alarm_active", n, label("code", code));
   return w.take();
 }
 

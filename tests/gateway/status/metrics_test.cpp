@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <sstream>
 
 namespace yktgw::status {
@@ -98,6 +99,21 @@ TEST(Metrics, EveryLineIsACommentOrANameValuePair) {
     EXPECT_NO_THROW((void)std::stod(value == "+Inf" ? "inf" : value)) << line;
   }
   EXPECT_GT(samples, 30);
+}
+
+TEST(Metrics, EachSeriesAppearsOnce) {
+  StatusSnapshot s = sample();
+  s.alarms.push_back({"no_link", "district"});
+  s.alarms.push_back({"no_link", "crossprov"});
+  const std::string m = format_metrics(s);
+  EXPECT_EQ(value_of(m, "yktgw_alarm_active{code=\"no_link\"}"), "2");
+  std::istringstream in(m);
+  std::string line;
+  std::set<std::string> series;
+  while (std::getline(in, line)) {
+    if (line[0] == '#') continue;
+    EXPECT_TRUE(series.insert(line.substr(0, line.rfind(' '))).second) << line;
+  }
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {
