@@ -109,8 +109,9 @@ async function main() {
   await page.goto(base + "/live.html");
   await page.waitForFunction(() => {
     const c = Chart.getChart(document.getElementById("chart-auth"));
-    return c && c.data.datasets.length > 0 && c.data.datasets[0].data.some((p) => p.y > 0);
-  }, null, { timeout: 15000 });
+    return c && c.data.datasets.length > 0 && c.data.datasets[0].data.length >= 5 &&
+      c.data.datasets[0].data.some((p) => p.y > 0);
+  }, null, { timeout: 20000 });
   const txnPoints = await page.evaluate(() => Chart.getChart(document.getElementById("chart-txn")).data.datasets[0].data.length);
   assert.ok(txnPoints > 0, "txn chart has points");
   await page.screenshot({ path: path.join(shots, "live.png"), fullPage: true });

@@ -239,6 +239,89 @@ TEST_F(StatusE2E, ApiAndMetricsEqualWhatTheSimulatorSent) {
   EXPECT_FALSE(has_long_digit_run(d.dump()));
 }
 
+TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics) {
+  // A district platform that rejects every batch as invalid.
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "keygen", "--out", dir_ + "/server.key",
+                         "--force"},
+                        &out),
+            0)
+      << out;
+  const std::string server_public = out.substr(0, out.find('\n'));
+  ASSERT_EQ(
+      run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", dir_ + "/client.key"}, &out),
+      0)
+      << out;
+  const int zmq_port = free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(zmq_port);
+  write_gateway_config(dir_, broker_->uri(), kSite);  // the HMAC key the platform reads
+  Process platform =
+      Process::spawn({bin_dir() + "/ykt-platform-sim", "serve", "--zmq", endpoint,
+                      "--server-key-file", dir_ + "/server.key", "--hmac-key-file",
+                      dir_ + "/hmac.key", "--http", "off", "--population-seed", "42", "--cards",
+                      "300", "--db", dir_ + "/platform.db", "--fail-400", "1"},
+                     dir_ + "/platform.out");
+  ASSERT_TRUE(wait_port(zmq_port, 5s));
+  start_gateway("\n[district]\nendpoint = \"" + endpoint + "\"\nserver_public_key = \"" +
+                server_public + "\"\nclient_key_file = \"" + dir_ +
+                "/client.key\"\nheartbeat_interval_ms = 200\n\n[upstream]\nbatch_linger_ms = 20\n");
+
+  // Records without a card go to the district platform.
+  TestClient pos(broker_->uri(), "pos-01", {topic("pos-01", "txn/ack")});
+  for (int i = 1; i <= 3; ++i) {
+    const std::string id = "cash-" + std::to_string(i);
+    pos.publish(topic("pos-01", "txn"),
+                R"({"v":1,"txn_id":")" + id + R"(","req_id":"r-)" + id +
+                    R"(","terminal":"pos-01","scenario":"canteen","ts":)" +
+                    std::to_string(now_ms()) +
+                    R"(,"credential":{"type":"other","method":"cash"},"amount_fen":800,)"
+                    R"("result":"approved"})");
+    ASSERT_TRUE(pos.wait_for(
+        [&](const Received& m) { return m.payload.find(id) != std::string::npos; }, 5s));
+  }
+  // Each batch the platform rejects becomes a dead letter; wait until all three records are in
+  // one (batches may carry one record each).
+  auto records_in_letters = [](const json& o) {
+    long long n = 0;
+    for (const auto& d : o["dead_letters"]) n += d["records"].get<long long>();
+    return n;
+  };
+  json o;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    o = get_json("/api/v1/outbox");
+    if (o.is_object() && records_in_letters(o) >= 3) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(o.is_object());
+  ASSERT_FALSE(o["dead_letters"].empty()) << o.dump() << "\n" << gateway_->log();
+  for (const auto& d : o["dead_letters"]) {
+    EXPECT_EQ(d["destination"], "district");
+    EXPECT_EQ(d["state"], "dead");
+    EXPECT_FALSE(d["reason"].get<std::string>().empty());
+  }
+  const long long letter_records = records_in_letters(o);
+  EXPECT_EQ(letter_records, 3);
+  json district;
+  for (const auto& d : o["destinations"])
+    if (d["destination"] == "district") district = d;
+  ASSERT_TRUE(district.is_object()) << o.dump();
+  EXPECT_EQ(district["dead_letters"].get<long long>(), o["dead_letters"].size());
+  EXPECT_GE(district["batches_rejected"].get<long long>(), 1);
+
+  const json s = get_json("/api/v1/status");
+  bool alarm = false;
+  for (const auto& a : s["alarms"]) alarm = alarm || a["code"] == "dead_letters";
+  EXPECT_TRUE(alarm) << s.dump();
+  auto m = http_->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(metric(m->body, "yktgw_outbox_dead_letters{destination=\"district\"}"),
+            static_cast<double>(o["dead_letters"].size()));
+  EXPECT_EQ(metric(m->body, "yktgw_alarm_active{code=\"dead_letters\"}"), 1);
+  EXPECT_EQ(metric(m->body, "yktgw_upstream_link_up{destination=\"district\"}"), 1);
+  platform.stop();
+}
+
 TEST_F(StatusE2E, TerminalGoingOfflineShowsWithinSeconds) {
   start_gateway();
   TestClient term(broker_->uri(), "gate-07", {});
