@@ -7,9 +7,11 @@
 
 #include "gateway/config/config.h"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -465,6 +467,16 @@ std::optional<std::string> listen_address_problem(std::string_view v) {
   return std::nullopt;
 }
 
+// True for localhost and 127.0.0.0/8, the addresses only this machine reaches.
+bool loopback_listen(std::string_view listen) {
+  const std::string host(listen.substr(0, listen.rfind(':')));
+  std::string lower;
+  for (char c : host) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "localhost") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 // Why `value` is not acceptable for `spec`, as the text after "has invalid value 'x': ".
 std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) {
@@ -690,6 +702,15 @@ class Loader {
       return make_error("invalid_value", origin_of("https.url") +
                                              ": key 'https.url' is set but 'https.ca_file' is "
                                              "not; set both or leave the url empty");
+    }
+    // Anyone on the network could read the status page: a bind beyond loopback needs a token.
+    // The status server checks this again when it starts (gateway/status/http_guard.h).
+    const StatusConfig& st = config_.status;
+    if (!st.listen.empty() && st.token.empty() && !loopback_listen(st.listen)) {
+      return make_error("invalid_value",
+                        origin_of("status.listen") + ": key 'status.listen' is '" + st.listen +
+                            "', not a loopback address, but 'status.token' is not set; set a "
+                            "token or listen on 127.0.0.1");
     }
     return {};
   }
