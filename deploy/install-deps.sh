@@ -21,6 +21,9 @@ PACKAGES=(
   libjs-chart.js
   # tests
   libgtest-dev libgmock-dev
+  # browser test of the status pages (tests/browser: playwright-core from npm drives it; a CJK
+  # font so the screenshots show the Chinese pages)
+  chromium nodejs fonts-wqy-microhei
   # broker and its clients (tests and quickstart)
   mosquitto mosquitto-clients
   # helpers used by scripts
@@ -31,6 +34,8 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm comes with some nodejs builds and as its own package with Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"

@@ -11,6 +11,7 @@
 #include "connectors/https/https_link.h"
 #include "connectors/mqtt/paho_terminal_link.h"
 #include "connectors/zmq/district_link.h"
+#include "gateway/app/gateway_status.h"
 #include "gateway/app/logging.h"
 #include "gateway/app/txn_annotator.h"
 #include "gateway/cardlist/attribute_names.h"
@@ -30,6 +31,7 @@
 #include "gateway/policy/policy_authorizer.h"
 #include "gateway/policy/policy_setup.h"
 #include "gateway/protocol/terminal_protocol.h"
+#include "gateway/status/status_server.h"
 #include "gateway/store/sqlite_record_store.h"
 
 namespace yktgw {
@@ -71,6 +73,8 @@ struct GatewayApp::Parts {
   std::unique_ptr<PolicyAuthorizer> engine;
   std::unique_ptr<RecordAnnotator> annotator;
   std::unique_ptr<Dispatcher> dispatcher;
+  std::unique_ptr<GatewayStatus> status_source;
+  std::unique_ptr<status::StatusServer> status_server;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_stats = started;
   bool shut_down = false;
@@ -130,6 +134,10 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   p->log = log.value();
   p->log.main->info("starting yktgw version={} id={} site={} data_dir={}", kVersion,
                     config.gateway.id, config.gateway.site, data);
+
+  // A status address that may not be used stops the start before anything is opened.
+  auto status_options = status::status_server_options_from(config);
+  if (!status_options) return status_options.error();
 
   auto tok = CardTokenizer::from_key_file(config.security.hmac_key_file);
   if (!tok) return tok.error();
@@ -288,6 +296,16 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
                         [quota_ptr] { return quota_ptr->over_quota(); },
                         [forwarder_ptr] { forwarder_ptr->wake(); }};
   p->dispatcher = std::make_unique<Dispatcher>(deps, dopt);
+  if (*status_options) {
+    p->status_source = std::make_unique<GatewayStatus>(GatewayStatus::Deps{
+        config.gateway.id, config.gateway.site, outbox::records_db_path(config),
+        outbox::outbox_db_path(config), p->clock, *p->dispatcher, *p->link, *p->store, *p->cardlist,
+        *p->forwarder, *p->quota, *p->district, *p->policy.policies, p->policy.catalog});
+    auto server =
+        status::StatusServer::start(std::move(**status_options), *p->status_source, p->log.status);
+    if (!server) return server.error();
+    p->status_server = std::move(server.value());
+  }
   p->dispatcher->start();
   p->forwarder->start();
   p->housekeeper->start();
@@ -357,6 +375,7 @@ void GatewayApp::shutdown() {
   auto& p = *p_;
   p.shut_down = true;
   const auto t0 = std::chrono::steady_clock::now();
+  if (p.status_server) p.status_server->stop();  // reads the parts below; goes first
   p.log.main->info("stopping: intake closed");
   p.link->stop_intake();
   p.dispatcher->stop();   // finishes queued messages

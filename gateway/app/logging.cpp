@@ -10,12 +10,12 @@ namespace yktgw {
 
 void Loggers::set_level(const std::string& level) const {
   const auto lvl = spdlog::level::from_str(level);
-  for (const auto& l : {main, mqtt, ingest, store, cardlist, policy, district, forward})
+  for (const auto& l : {main, mqtt, ingest, store, cardlist, policy, district, forward, status})
     if (l) l->set_level(lvl);
 }
 
 void Loggers::flush() const {
-  for (const auto& l : {main, mqtt, ingest, store, cardlist, policy, district, forward})
+  for (const auto& l : {main, mqtt, ingest, store, cardlist, policy, district, forward, status})
     if (l) l->flush();
 }
 
@@ -39,8 +39,8 @@ Result<Loggers> make_loggers(const LogConfig& cfg, const std::string& log_dir) {
     l->flush_on(spdlog::level::warn);
     return l;
   };
-  Loggers out{make("main"),     make("mqtt"),   make("ingest"),   make("store"),
-              make("cardlist"), make("policy"), make("district"), make("forward")};
+  Loggers out{make("main"),   make("mqtt"),     make("ingest"),  make("store"), make("cardlist"),
+              make("policy"), make("district"), make("forward"), make("status")};
   return out;
 }
 

@@ -22,6 +22,7 @@ struct Loggers {
   std::shared_ptr<spdlog::logger> policy;
   std::shared_ptr<spdlog::logger> district;
   std::shared_ptr<spdlog::logger> forward;
+  std::shared_ptr<spdlog::logger> status;
 
   void set_level(const std::string& level) const;
   void flush() const;

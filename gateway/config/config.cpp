@@ -7,9 +7,11 @@
 
 #include "gateway/config/config.h"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -144,6 +146,8 @@ const Binding kBindings[] = {
     {"https.connect_timeout_ms", +[](Config& c) -> int& { return c.https.connect_timeout_ms; }},
     {"https.timeout_ms", +[](Config& c) -> int& { return c.https.timeout_ms; }},
     {"https.max_in_flight", +[](Config& c) -> int& { return c.https.max_in_flight; }},
+    {"status.listen", +[](Config& c) -> std::string& { return c.status.listen; }},
+    {"status.token", +[](Config& c) -> std::string& { return c.status.token; }},
 };
 
 const Binding* find_binding(std::string_view path) {
@@ -445,6 +449,35 @@ std::optional<std::string> feed_url_problem(std::string_view url) {
   return std::nullopt;
 }
 
+// host:port for a listening socket. Whether the host is loopback (and so may go without a
+// token) is decided where the server starts (gateway/status/http_guard.h).
+std::optional<std::string> listen_address_problem(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  const auto colon = v.rfind(':');
+  const std::string_view host = colon == std::string_view::npos ? v : v.substr(0, colon);
+  const std::string_view port = colon == std::string_view::npos ? "" : v.substr(colon + 1);
+  const bool host_ok =
+      !host.empty() && host.size() <= 253 &&
+      host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+          std::string_view::npos;
+  int p = 0;
+  const bool port_ok = !port.empty() && port.size() <= 5 &&
+                       port.find_first_not_of("0123456789") == std::string_view::npos &&
+                       (p = std::stoi(std::string(port))) >= 1 && p <= 65535;
+  if (!host_ok || !port_ok) return "expected host:port, e.g. 127.0.0.1:8080";
+  return std::nullopt;
+}
+
+// True for localhost and 127.0.0.0/8, the addresses only this machine reaches.
+bool loopback_listen(std::string_view listen) {
+  const std::string host(listen.substr(0, listen.rfind(':')));
+  std::string lower;
+  for (char c : host) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "localhost") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 // Why `value` is not acceptable for `spec`, as the text after "has invalid value 'x': ".
 std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) {
@@ -482,6 +515,8 @@ std::optional<std::string> value_problem(const KeySpec& spec, const Scalar& valu
       return https_url_problem(*s);
     case StringCheck::feed_url:
       return feed_url_problem(*s);
+    case StringCheck::listen_address:
+      return listen_address_problem(*s);
     case StringCheck::path:
       if (s->empty()) return "expected a non-empty path";
       [[fallthrough]];
@@ -670,6 +705,15 @@ class Loader {
       return make_error("invalid_value", origin_of("https.url") +
                                              ": key 'https.url' is set but 'https.ca_file' is "
                                              "not; set both or leave the url empty");
+    }
+    // Anyone on the network could read the status page: a bind beyond loopback needs a token.
+    // The status server checks this again when it starts (gateway/status/http_guard.h).
+    const StatusConfig& st = config_.status;
+    if (!st.listen.empty() && st.token.empty() && !loopback_listen(st.listen)) {
+      return make_error("invalid_value",
+                        origin_of("status.listen") + ": key 'status.listen' is '" + st.listen +
+                            "', not a loopback address, but 'status.token' is not set; set a "
+                            "token or listen on 127.0.0.1");
     }
     return {};
   }

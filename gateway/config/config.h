@@ -139,6 +139,12 @@ struct LogConfig {
   int warn_interval_ms = 10000;
 };
 
+// The operator status page and API (docs/status-api.md).
+struct StatusConfig {
+  std::string listen = "127.0.0.1:8080";  // host:port; empty: no status server
+  std::string token;                      // bearer token; required for a bind other than loopback
+};
+
 struct Config {
   GatewayConfig gateway;
   MqttConfig mqtt;
@@ -151,6 +157,7 @@ struct Config {
   PolicyConfig policy;
   UpstreamConfig upstream;
   HttpsConfig https;
+  StatusConfig status;
   std::string source_file;  // the file it was loaded from; empty for defaults only
 };
 
@@ -171,6 +178,7 @@ enum class StringCheck : std::uint8_t {
   region_list,     // comma-separated two-digit issuer region codes 11..82; may be empty
   https_url,       // empty (unset) or https://host[:port][/path]
   feed_url,        // empty (unset) or http(s)://host[:port][/path]
+  listen_address,  // empty (off) or host:port, host an IPv4 address or a name, port 1..65535
 };
 
 struct KeySpec {

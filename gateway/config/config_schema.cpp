@@ -237,6 +237,13 @@ std::vector<KeySpec> build_schema() {
       integer("https.timeout_ms", 10'000, 500, 600'000,
               "Time allowed for one batch request from connect to answer, in milliseconds"),
       integer("https.max_in_flight", 4, 1, 64, "Batches sent to the platform at once"),
+
+      // status: the operator web page and JSON API (docs/status-api.md)
+      text("status.listen", "127.0.0.1:8080", listen_address,
+           "Status page and API address host:port; empty: off; non-loopback needs status.token"),
+      text("status.token", "", none,
+           "Bearer token the status page and API require; required for a non-loopback listen",
+           /*secret=*/true),
   };
 }
 

@@ -57,7 +57,7 @@ void Dispatcher::on_message(InboundMessage&& msg) {
       Counters::inc(counters_->dropped_queue_full);
       return;
     }
-    queue_.push_back(std::move(msg));
+    queue_.push_back(Queued{std::move(msg), deps_.clock.steady()});
   }
   cv_.notify_one();
 }
@@ -75,19 +75,20 @@ void Dispatcher::stop() {
 
 void Dispatcher::worker_loop() {
   for (;;) {
-    InboundMessage msg;
+    Queued q;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping and drained
-      msg = std::move(queue_.front());
+      q = std::move(queue_.front());
       queue_.pop_front();
     }
-    handle(msg);
+    handle(q);
   }
 }
 
-void Dispatcher::handle(InboundMessage& msg) {
+void Dispatcher::handle(Queued& q) {
+  InboundMessage& msg = q.msg;
   auto topic = protocol::parse_topic(msg.topic);
   if (!topic || topic->address.site != options_.site) {
     Counters::inc(counters_->unroutable);
@@ -95,7 +96,7 @@ void Dispatcher::handle(InboundMessage& msg) {
   }
   switch (topic->kind) {
     case protocol::TopicKind::auth_req:
-      handle_auth(msg, topic->address);
+      handle_auth(msg, topic->address, q.arrived);
       break;
     case protocol::TopicKind::txn:
       handle_txn(msg, topic->address);
@@ -147,15 +148,23 @@ void Dispatcher::reply(const InboundMessage& request, const TopicAddress& from,
   }
 }
 
-void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
+void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from,
+                             std::chrono::steady_clock::time_point arrived) {
   Counters::inc(counters_->auth_requests);
   const UtcMillis now = deps_.clock.wall_ms();
+  auto record_latency = [this, arrived] {
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(deps_.clock.steady() - arrived)
+            .count();
+    auth_latency_.add(us > 0 ? static_cast<std::uint64_t>(us) : 0);
+  };
   auto refuse = [&](protocol::ParseError err) {
     Counters::inc(counters_->declined);
     Counters::inc(counters_->auth_by_reason[idx(err.reason)]);
     terminals_.on_message(from.terminal, now, /*refused=*/true);
     warn_refused(err.reason, from, err.detail);
     reply(msg, from, protocol::auth_response_topic(from), protocol::serialize_auth_error(err));
+    record_latency();
   };
   if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
     refuse({Reason::payload_too_large,
@@ -191,11 +200,14 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from) {
   const std::string mac_input =
       req.credential.mac.empty() ? std::string() : mac_canonical_form(req);
   TapContext ctx{from.site, from.terminal, now, mac_input};
-  deps_.authorizer.authorize(req, ctx, [this, from, meta = std::move(meta)](AuthResponse resp) {
-    Counters::inc(resp.decision == Decision::approve ? counters_->approved : counters_->declined);
-    Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
-    reply(meta, from, protocol::auth_response_topic(from), protocol::serialize(resp));
-  });
+  deps_.authorizer.authorize(
+      req, ctx, [this, from, meta = std::move(meta), record_latency](AuthResponse resp) {
+        Counters::inc(resp.decision == Decision::approve ? counters_->approved
+                                                         : counters_->declined);
+        Counters::inc(counters_->auth_by_reason[idx(resp.reason)]);
+        reply(meta, from, protocol::auth_response_topic(from), protocol::serialize(resp));
+        record_latency();
+      });
   // The full card number has served its purpose; don't keep it around longer than needed.
   req.credential.card_no.assign(req.credential.card_no.size(), '\0');
 }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/core/latency_buckets.h"
 #include "gateway/core/log_throttle.h"
 #include "gateway/core/reason.h"
 #include "gateway/crypto/card_tokenizer.h"
@@ -94,13 +95,21 @@ class Dispatcher {
 
   void set_warn_interval(std::chrono::milliseconds interval) { warn_limit_.set_interval(interval); }
   IngestStats stats() const;
+  // Auth request latency: from the transport handing the request over to the reply being
+  // published (queueing, decision, any online round trip).
+  LatencySnapshot auth_latency() const { return auth_latency_.snapshot(); }
   const TerminalRegistry& terminals() const { return terminals_; }
 
  private:
   struct Counters;
   void worker_loop();
-  void handle(InboundMessage& msg);
-  void handle_auth(InboundMessage& msg, const TopicAddress& from);
+  struct Queued {
+    InboundMessage msg;
+    std::chrono::steady_clock::time_point arrived;
+  };
+  void handle(Queued& q);
+  void handle_auth(InboundMessage& msg, const TopicAddress& from,
+                   std::chrono::steady_clock::time_point arrived);
   void handle_txn(InboundMessage& msg, const TopicAddress& from);
   void handle_status(InboundMessage& msg, const TopicAddress& from);
   // Publishes a reply to the v5 response topic when the request named an acceptable one,
@@ -114,10 +123,11 @@ class Dispatcher {
   std::unique_ptr<Counters> counters_;
   TerminalRegistry terminals_;
   SharedLogThrottle warn_limit_;
+  LatencyBuckets auth_latency_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<InboundMessage> queue_;
+  std::deque<Queued> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -17,7 +17,8 @@ struct StoreStats {
   std::uint64_t duplicates = 0;
   std::uint64_t failed = 0;
   std::uint64_t commits = 0;
-  std::uint64_t queued = 0;  // waiting for the writer now
+  std::uint64_t queued = 0;         // waiting for the writer now
+  bool last_commit_failed = false;  // the latest commit failed: the store is not writable now
   bool operator==(const StoreStats&) const = default;
 };
 

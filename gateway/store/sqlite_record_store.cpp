@@ -200,6 +200,7 @@ void SqliteRecordStore::commit_batch(std::deque<Pending>& batch) {
     stats_.duplicates += delta.duplicates;
     stats_.failed += delta.failed;
     stats_.commits += delta.commits;
+    stats_.last_commit_failed = !failure.empty();
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].done) batch[i].done(outcomes[i]);

@@ -215,6 +215,13 @@ GatewayFiles write_gateway_config(const std::string& dir, const std::string& bro
   // Every terminal is a canteen without discounts or meal caps unless a test writes its own
   // policies: these tests are about the transport, the store and the protocol.
   f.policies = dir + "/policies.toml";
+  // Each gateway gets its own status port so tests can run side by side; a test that sets
+  // [status] itself keeps its own.
+  std::string status;
+  if (extra.find("[status]") == std::string::npos) {
+    f.status_port = free_port();
+    status = "\n[status]\nlisten = \"127.0.0.1:" + std::to_string(f.status_port) + "\"\n";
+  }
   write_file(f.policies,
              "version = 1\n[scenario.canteen]\nkind = \"canteen\"\nservice_item = 16\n"
              "daily_meal_cap = 0\n\n[[terminal]]\nmatch = \"*\"\nscenario = \"canteen\"\n");
@@ -224,7 +231,8 @@ GatewayFiles write_gateway_config(const std::string& dir, const std::string& bro
                            "[security]\nhmac_key_file = \"" +
                            f.key_file + "\"\n\n[policy]\nfile = \"" + f.policies +
                            "\"\nservice_items_file = \"" + source_dir() +
-                           "/config/service-items.toml\"\n\n[log]\nlevel = \"info\"\n" + extra);
+                           "/config/service-items.toml\"\n\n[log]\nlevel = \"info\"\n" + extra +
+                           status);
   return f;
 }
 

@@ -78,6 +78,7 @@ struct GatewayFiles {
   std::string key_file;
   std::string policies;
   std::string log;
+  int status_port = 0;  // the status server's loopback port; 0 when the test set [status]
 };
 
 // Writes a config (and key file) for a gateway in `dir` talking to `broker_uri`.

@@ -246,6 +246,8 @@ TEST(ConfigSchema, EachKeyBindsItsOwnField) {
       {"upstream.unknown_region_destination", "both"},
       {"upstream.no_card_destination", "crossprov"},
       {"https.ca_file", "/etc/yktgw/crossprov-ca.pem"},
+      {"status.listen", "127.0.0.2:9443"},
+      {"status.token", "s3cret-token"},
   };
   auto base = parse(kMinimal);
   ASSERT_TRUE(base) << error_of(base);
@@ -788,6 +790,36 @@ TEST(ConfigCardList, FeedUrlIsHttpOrHttpsAndNeedsThePlatformKey) {
   EXPECT_EQ(config.error().message,
             "test.toml:7:12: key 'cardlist.feed_url' is set but "
             "'cardlist.platform_public_key_file' is not; set both or leave the feed URL empty");
+}
+
+TEST(ConfigStatus, NonLoopbackListenNeedsAToken) {
+  auto config = parse(kMinimal, {"status.listen=0.0.0.0:8080"});
+  ASSERT_FALSE(config);
+  EXPECT_THAT(config.error().message, HasSubstr("'status.token' is not set")) << error_of(config);
+  EXPECT_FALSE(parse(kMinimal, {"status.listen=10.50.0.8:8080"}));
+  EXPECT_FALSE(parse(kMinimal, {"status.listen=gw-1.lan:8080"}));
+  EXPECT_TRUE(parse(kMinimal, {"status.listen=0.0.0.0:8080", "status.token=t0ken"}));
+  EXPECT_TRUE(parse(kMinimal, {"status.listen=localhost:8080"}));
+  EXPECT_TRUE(parse(kMinimal, {"status.listen=127.1.2.3:8080"}));
+}
+
+TEST(ConfigStatus, ListenIsHostPortOrEmpty) {
+  auto config = parse(kMinimal);
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_EQ(config->status.listen, "127.0.0.1:8080");
+  EXPECT_EQ(config->status.token, "");
+  for (const char* good :
+       {"127.0.0.1:9090", "0.0.0.0:80", "localhost:8080", "gw-1.lan:65535", ""}) {
+    auto c = parse(kMinimal, {std::string("status.listen=") + good, "status.token=t"});
+    ASSERT_TRUE(c) << good << ": " << error_of(c);
+    EXPECT_EQ(c->status.listen, good);
+  }
+  for (const char* bad : {"8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
+                          ":8080", "http://127.0.0.1:8080", "127.0.0.1:80x", "[::1]:8080"}) {
+    auto c = parse(kMinimal, {std::string("status.listen=") + bad});
+    ASSERT_FALSE(c) << bad;
+    EXPECT_THAT(c.error().message, HasSubstr("expected host:port")) << bad;
+  }
 }
 
 }  // namespace

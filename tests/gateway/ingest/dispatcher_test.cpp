@@ -298,6 +298,19 @@ TEST_F(DispatcherTest, ApprovesAnActiveCardOnTheDefaultResponseTopic) {
   EXPECT_EQ(s.refused_by_reason, (std::array<std::uint64_t, kReasonCount>{}));
 }
 
+TEST_F(DispatcherTest, AuthLatencyRunsFromHandOverToTheReply) {
+  dispatcher_->on_message(auth_msg());  // queued: no worker yet
+  clock_.advance(std::chrono::milliseconds(3));
+  process(std::vector<InboundMessage>{});  // start, drain, stop
+  const LatencySnapshot l = dispatcher_->auth_latency();
+  EXPECT_EQ(l.total(), 1u);
+  EXPECT_EQ(l.counts[5], 1u);  // (2.5 ms, 5 ms]
+  EXPECT_EQ(l.sum_us, 3000u);
+  process(inbound(kAuthTopic, "{"));  // refused, but answered: timed too
+  EXPECT_EQ(dispatcher_->auth_latency().total(), 2u);
+  EXPECT_EQ(dispatcher_->auth_latency().counts[0], 1u);
+}
+
 TEST_F(DispatcherTest, DeclinesWithTheAuthorizersReason) {
   AuthRequest qr = auth_request("", "r-qr");
   qr.credential = Credential{};
