@@ -13,6 +13,7 @@ PORT=${YKT_MQTT_PORT:-11883}
 ZMQ_PORT=${YKT_ZMQ_PORT:-17100}
 HTTP_PORT=${YKT_HTTP_PORT:-17180}
 HTTPS_PORT=${YKT_HTTPS_PORT:-17443}
+STATUS_PORT=${YKT_STATUS_PORT:-18080}
 SITE=xiangkou
 BIN=$ROOT/build/bin
 
@@ -126,12 +127,14 @@ SETS=(--set "gateway.data_dir=$RUN/data" --set "security.hmac_key_file=$RUN/hmac
       --set "cardlist.platform_public_key_file=$ROOT/config/dev-keys/platform-feed.pub.pem"
       --set "https.url=https://127.0.0.1:$HTTPS_PORT" --set "https.ca_file=$RUN/certs/ca.pem"
       --set "https.client_cert_file=$RUN/certs/client.pem"
-      --set "https.client_key_file=$RUN/certs/client.key")
+      --set "https.client_key_file=$RUN/certs/client.key"
+      --set "status.listen=127.0.0.1:$STATUS_PORT")
 "$BIN/yktgw" check-config config/yktgw.toml "${SETS[@]}"
 "$BIN/yktgw" --config config/yktgw.toml "${SETS[@]}" >"$RUN/gateway.out" 2>&1 &
 echo $! > "$RUN/gateway.pid"
 for _ in $(seq 1 100); do grep -q "mqtt connected" "$RUN/gateway.out" && break; sleep 0.1; done
 for _ in $(seq 1 100); do grep -q "feed applied\|card list version=[1-9]" "$RUN/gateway.out" && break; sleep 0.1; done
+wait_port "$STATUS_PORT"
 
 # Every kind of terminal of config/policies.toml (the "township" mix), one readable line per tap
 # in sim.log; each decision is checked against the simulator's expectation (a mismatch shows as
@@ -155,7 +158,8 @@ yktgw quickstart is running / 演示环境已启动
   gateway log / 网关日志:  $RUN/gateway.out  (and $RUN/data/logs/yktgw.log)
   simulator / 模拟终端:    15 terminals of every kind, 3 taps/s; one line per tap in $RUN/sim.log
                            (tail -f it); the JSON report is written to $RUN/sim-report.json on stop
-  status page / 状态页:    not part of this release yet; use "$0 status" / 状态页尚未提供，请用 status 命令
+  status page / 状态页:    http://127.0.0.1:$STATUS_PORT/   (API: /api/v1/status, metrics: /metrics)
+  vendor guide / 厂商指南: docs/vendor-guide.md (mosquitto_pub/sub/rr against this broker)
   stop / 停止:             $0 stop
 MSG
 show_status
