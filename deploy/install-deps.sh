@@ -21,6 +21,8 @@ PACKAGES=(
   libjs-chart.js
   # tests
   libgtest-dev libgmock-dev
+  # fuzzing (clang with libFuzzer) and the wall-clock jumps of the chaos tests
+  clang libclang-rt-14-dev faketime
   # broker and its clients (tests and quickstart)
   mosquitto mosquitto-clients
   # helpers used by scripts
