@@ -20,6 +20,7 @@
 #include "gateway/core/log_throttle.h"
 #include "gateway/core/reason.h"
 #include "gateway/crypto/card_tokenizer.h"
+#include "gateway/ingest/rate_limiter.h"
 #include "gateway/ingest/terminal_registry.h"
 #include "gateway/interfaces/authorizer.h"
 #include "gateway/interfaces/clock.h"
@@ -39,6 +40,9 @@ struct DispatcherOptions {
   int queue_capacity = 65536;
   int max_payload_bytes = 16384;
   int warn_interval_ms = 10000;
+  // Per-terminal token bucket (gateway.terminal_rate_per_s / terminal_burst); 0: no limit.
+  int terminal_rate_per_s = 0;
+  int terminal_burst = 0;
 };
 
 struct IngestStats {
@@ -59,6 +63,7 @@ struct IngestStats {
   std::uint64_t unroutable = 0;          // topic outside our layout or site
   std::uint64_t publish_failed = 0;      // replies Paho would not take (backpressure, offline)
   std::uint64_t bad_response_topic = 0;  // v5 response topics outside the terminal's prefix
+  std::uint64_t rate_limited = 0;        // messages over their terminal's rate, not handled
   std::array<std::uint64_t, kReasonCount> auth_by_reason{};     // decisions and refusals
   std::array<std::uint64_t, kReasonCount> refused_by_reason{};  // bad input, all kinds
 };
@@ -98,7 +103,12 @@ class Dispatcher {
 
  private:
   struct Counters;
+  struct Queued {
+    InboundMessage msg;
+    bool rate_limited = false;  // only told so (auth requests), not handled
+  };
   void worker_loop();
+  void handle_rate_limited(InboundMessage& msg);
   void handle(InboundMessage& msg);
   void handle_auth(InboundMessage& msg, const TopicAddress& from);
   void handle_txn(InboundMessage& msg, const TopicAddress& from);
@@ -114,10 +124,11 @@ class Dispatcher {
   std::unique_ptr<Counters> counters_;
   TerminalRegistry terminals_;
   SharedLogThrottle warn_limit_;
+  TerminalRateLimiter limiter_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<InboundMessage> queue_;
+  std::deque<Queued> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
