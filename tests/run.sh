@@ -12,7 +12,7 @@ ninja -C "$BUILD_DIR"
 # Serially: the integration tests measure round trips and must not share the two cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 300
 
-# Fuzzing (tests/fuzz/run.sh): each libFuzzer target for FUZZ_SECONDS (default 20) seconds in
+# Fuzzing (tests/fuzz/run.sh): each libFuzzer target for FUZZ_SECONDS (default 15) seconds in
 # its own clang build tree. YKTGW_RUN_FUZZ=0 skips it.
 if [ "${YKTGW_RUN_FUZZ:-1}" != 0 ]; then
   tests/fuzz/run.sh

@@ -3,7 +3,7 @@
 # tree and runs each for a bounded time, starting from tests/fuzz/corpus/<target>/ (which also
 # keeps every input that once crashed, hung or leaked, as a regression input).
 #
-#   FUZZ_SECONDS=20   seconds per target (default 20; e.g. 600 for a longer local run)
+#   FUZZ_SECONDS=15   seconds per target (default 15; e.g. 600 for a longer local run)
 #   FUZZ_BUILD_DIR    build tree (default build-fuzz)
 #   FUZZ_TARGETS      space-separated subset, e.g. "qr_code config"
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-15}
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 ALL_TARGETS="terminal_protocol qr_code card_number config feed_format upstream_ack"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
