@@ -98,7 +98,7 @@ class Load {
         Process::spawn({bin_dir() + "/yktgw-sim", "run", "--broker", uri, "--site", kSite,
                         "--terminals", std::to_string(terminals), "--rate", std::to_string(rate),
                         "--duration", std::to_string(seconds), "--txn-ratio", "1", "--resend-ms",
-                        "1000", "--drain-s", "120", "--quiet"},
+                        "1000", "--drain-s", "30", "--quiet"},
                        out_);
   }
 
@@ -247,7 +247,7 @@ TEST_F(Chaos, KillNineAtRandomMomentsLosesNoAckedRecord) {
     ASSERT_TRUE(start_gateway()) << "restart " << k + 1;
     downtime_ms.push_back(std::chrono::duration<double, std::milli>(Steady::now() - down).count());
   }
-  const SimSummary s = load.finish(std::chrono::seconds(seconds + 150));
+  const SimSummary s = load.finish(std::chrono::seconds(seconds + 60));
   ASSERT_NO_FATAL_FAILURE(expect_nothing_lost(s, std::to_string(kills) + " kills"));
   std::sort(downtime_ms.begin(), downtime_ms.end());
   std::printf("kill -9 x%d: restart to connected median %.0f ms, max %.0f ms\n", kills,
@@ -280,7 +280,7 @@ TEST_F(Chaos, BrokerKilledAndRestartedTerminalsResendsAreAbsorbed) {
         eventually([&] { return count_of(read_file(files_.log), "mqtt connected") > before; }, 30s))
         << tail(read_file(files_.log));
   }
-  const SimSummary s = load.finish(std::chrono::seconds(seconds + 150));
+  const SimSummary s = load.finish(std::chrono::seconds(seconds + 60));
   ASSERT_NO_FATAL_FAILURE(expect_nothing_lost(s, "broker restarted"));
   EXPECT_GT(s.disconnects, 0) << "the terminals never noticed the broker going away";
   // Answers still flow after the last restart.
@@ -308,7 +308,7 @@ TEST_F(Chaos, PlatformDownThenBackBacklogDrainsInOrder) {
   run_command({bin_dir() + "/yktgw", "--config", files_.config, "outbox", "stats"}, &stats);
   const auto up = Steady::now();
   platform_->start();
-  const SimSummary s = load.finish(std::chrono::seconds(seconds + 150));
+  const SimSummary s = load.finish(std::chrono::seconds(seconds + 60));
   ASSERT_NO_FATAL_FAILURE(
       expect_nothing_lost(s, "platform down " + std::to_string(outage_s) + " s"));
   std::printf("platform outage %d s: outbox before it came back:\n%s\ndrained %.1f s after\n",

@@ -18,17 +18,23 @@ TEST(TerminalRateLimiter, DisabledAllowsEverything) {
 }
 
 TEST(TerminalRateLimiter, BurstThenRefusesWithOneReplyPerSecond) {
-  TerminalRateLimiter limiter(10, 5);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(limiter.admit("ct-0001", t0), Verdict::allow) << i;
+  TerminalRateLimiter limiter(10, 10);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(limiter.admit("ct-0001", t0), Verdict::allow) << i;
   EXPECT_EQ(limiter.admit("ct-0001", t0), Verdict::refuse_with_reply);
   EXPECT_EQ(limiter.admit("ct-0001", t0), Verdict::refuse_silently);
+  // 50 ms at 10/s is half a token; 100 ms a whole one.
   EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(50)), Verdict::refuse_silently);
-  // 100 ms at 10/s is one token.
   EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(100)), Verdict::allow);
   EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(100)), Verdict::refuse_silently);
-  // A second after the last reply the terminal is told again.
-  EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(1000) - milliseconds(1)), Verdict::allow);
-  for (int i = 0; i < 20; ++i) (void)limiter.admit("ct-0001", t0 + milliseconds(999));
+  // Within a second of the last reply refusals stay silent; after it the terminal is told again.
+  int allowed = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto v = limiter.admit("ct-0001", t0 + milliseconds(999));
+    EXPECT_NE(v, Verdict::refuse_with_reply);
+    allowed += v == Verdict::allow ? 1 : 0;
+  }
+  EXPECT_EQ(allowed, 8);  // 8.99 tokens refilled in the 899 ms since the last one was spent
+  EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(1000)), Verdict::allow);  // 0.99 + 0.01
   EXPECT_EQ(limiter.admit("ct-0001", t0 + milliseconds(1000)), Verdict::refuse_with_reply);
 }
 
@@ -60,12 +66,23 @@ TEST(TerminalRateLimiter, BurstBelowRateMeansTheRate) {
 
 TEST(TerminalRateLimiter, MadeUpIdsCannotGrowTheTableWithoutBound) {
   TerminalRateLimiter limiter(10, 10, /*max_terminals=*/100);
-  for (int i = 0; i < 10'000; ++i) (void)limiter.admit("t" + std::to_string(i), t0);
-  EXPECT_LE(limiter.tracked_terminals(), 100u);
-  // Idle buckets are the first to go: after they refill, a new id prunes them all.
-  for (int i = 0; i < 99; ++i) (void)limiter.admit("u" + std::to_string(i), t0);
-  (void)limiter.admit("late", t0 + std::chrono::seconds(5));
-  EXPECT_EQ(limiter.tracked_terminals(), 1u);
+  for (int i = 0; i < 10'000; ++i) {
+    (void)limiter.admit("t" + std::to_string(i), t0);
+    ASSERT_LE(limiter.tracked_terminals(), 100u);
+  }
+}
+
+TEST(TerminalRateLimiter, IdleBucketsAreTheFirstToGo) {
+  TerminalRateLimiter limiter(10, 10, /*max_terminals=*/100);
+  for (int i = 0; i < 99; ++i) (void)limiter.admit("idle" + std::to_string(i), t0);
+  // Busy, and out of tokens 50 ms before the table fills up.
+  for (int i = 0; i < 20; ++i) (void)limiter.admit("busy", t0 + milliseconds(4950));
+  ASSERT_EQ(limiter.tracked_terminals(), 100u);
+  // Full: a new terminal prunes the buckets that would be full again by now (the idle ones).
+  EXPECT_EQ(limiter.admit("new", t0 + std::chrono::seconds(5)), Verdict::allow);
+  EXPECT_EQ(limiter.tracked_terminals(), 2u);
+  // The busy terminal kept its state: still out of tokens.
+  EXPECT_NE(limiter.admit("busy", t0 + std::chrono::seconds(5)), Verdict::allow);
 }
 
 }  // namespace
