@@ -291,6 +291,64 @@ TEST_F(TerminalIsolationTest, GatewayRefusesPayloadsNamingAnotherTerminal) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The TLS example (deploy/mosquitto/yktgw-tls.conf) with the development certificates.
+
+TEST(MosquittoTlsExample, AcceptsLoggedInTerminalsOverTlsOnly) {
+  const std::string dir = make_temp_dir("isolation-tls");
+  std::string out;
+  ASSERT_EQ(run_command({"bash", source_dir() + "/deploy/make-dev-certs.sh", dir + "/certs"}, &out),
+            0)
+      << out;
+  const std::string passwd_file = dir + "/yktgw.passwd";
+  write_file(passwd_file, "", 0600);
+  ASSERT_EQ(run_command({"mosquitto_passwd", "-b", passwd_file, "ct-0001", "secret-1"}, &out), 0)
+      << out;
+  write_file(dir + "/yktgw.acl", read_file(source_dir() + "/deploy/mosquitto/yktgw.acl"));
+  if (getuid() == 0) {
+    if (const passwd* pw = getpwnam("mosquitto")) {
+      for (const std::string& f : {passwd_file, dir + "/yktgw.acl", dir + "/certs/server.key",
+                                   dir + "/certs/server.pem", dir + "/certs/ca.pem"}) {
+        ASSERT_EQ(chown(f.c_str(), pw->pw_uid, pw->pw_gid), 0) << f;
+      }
+      ASSERT_EQ(chmod((dir + "/certs").c_str(), 0755), 0);
+    }
+  }
+  const int tls_port = free_port();
+  std::string conf = read_file(source_dir() + "/deploy/mosquitto/yktgw-tls.conf");
+  ASSERT_NE(conf.find("listener 8883 0.0.0.0"), std::string::npos);
+  conf = std::regex_replace(conf, std::regex("listener 8883 0\\.0\\.0\\.0"),
+                            "listener " + std::to_string(tls_port) + " 127.0.0.1");
+  conf = std::regex_replace(conf, std::regex("/etc/mosquitto/certs/"), dir + "/certs/");
+  conf = std::regex_replace(conf, std::regex("/etc/mosquitto/"), dir + "/");
+  conf = std::regex_replace(conf, std::regex("\npersistence true"), "\npersistence false");
+  // The harness adds a loopback listener of its own; the test talks to the TLS one only.
+  auto broker = Broker::with_config(dir, conf);
+  ASSERT_TRUE(wait_port(tls_port, 10s)) << read_file(dir + "/mosquitto.log");
+
+  auto pub = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{"mosquitto_pub",
+                                  "-h",
+                                  "127.0.0.1",
+                                  "-p",
+                                  std::to_string(tls_port),
+                                  "-q",
+                                  "1",
+                                  "-t",
+                                  topic("ct-0001", "status"),
+                                  "-m",
+                                  R"({"v":1,"terminal":"ct-0001","state":"online"})"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_command(argv, &out);
+  };
+  const std::string ca = dir + "/certs/ca.pem";
+  EXPECT_EQ(pub({"--cafile", ca, "-u", "ct-0001", "-P", "secret-1"}), 0) << out;
+  EXPECT_NE(pub({"--cafile", ca, "-u", "ct-0001", "-P", "wrong"}), 0) << out;
+  EXPECT_NE(pub({"--cafile", dir + "/certs/other-ca.pem", "-u", "ct-0001", "-P", "secret-1"}), 0)
+      << out;
+  EXPECT_NE(pub({"-u", "ct-0001", "-P", "secret-1"}), 0) << "plain MQTT on the TLS port: " << out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Rate limit: other terminals' round trips with and without one terminal flooding.
 
 struct SimResult {
