@@ -24,6 +24,8 @@ PACKAGES=(
   # browser test of the status pages (tests/browser: playwright-core from npm drives it; a CJK
   # font so the screenshots show the Chinese pages)
   chromium nodejs fonts-wqy-microhei
+  # fuzzing (clang with libFuzzer) and the wall-clock jumps of the chaos tests
+  clang libclang-rt-14-dev faketime
   # broker and its clients (tests and quickstart)
   mosquitto mosquitto-clients
   # helpers used by scripts

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include "connectors/https/https_link.h"
 #include "connectors/mqtt/paho_terminal_link.h"
@@ -46,6 +47,23 @@ Result<void> make_dirs(const std::string& dir) {
     }
   }
   return {};
+}
+
+// The card tokens in the database are only as safe as the key: a copy of the data directory (a
+// backup, a disk sent for repair) must not carry the key along with the tokens.
+Result<void> check_key_outside_data_dir(const std::string& key_file, const std::string& data_dir) {
+  std::error_code ec;
+  const auto key = std::filesystem::weakly_canonical(key_file, ec);
+  if (ec) return {};  // the tokenizer reports an unreadable key with its own message
+  const auto data = std::filesystem::weakly_canonical(data_dir, ec);
+  if (ec) return {};
+  auto k = key.begin();
+  for (auto d = data.begin(); d != data.end(); ++d, ++k) {
+    if (k == key.end() || *k != *d) return {};
+  }
+  return make_error("hmac_key", "HMAC key file '" + key_file + "' is inside gateway.data_dir '" +
+                                    data_dir +
+                                    "'; keep it apart from the database, e.g. /etc/yktgw/hmac.key");
 }
 
 // Declaration order is destruction order in reverse: consumers are declared after what they
@@ -99,6 +117,10 @@ Result<void> readable(const std::string& key, const std::string& path) {
 Result<void> preflight(const Config& config) {
   auto tok = CardTokenizer::from_key_file(config.security.hmac_key_file);
   if (!tok) return tok.error();
+  if (auto r = check_key_outside_data_dir(config.security.hmac_key_file, config.gateway.data_dir);
+      !r) {
+    return r;
+  }
   if (auto g = AttributeNames::parse(config.cardlist.groups); !g) return g.error();
   if (!config.cardlist.feed_url.empty()) {
     auto key = Sm2PublicKey::from_pem_file(config.cardlist.platform_public_key_file);
@@ -134,6 +156,10 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   p->log = log.value();
   p->log.main->info("starting yktgw version={} id={} site={} data_dir={}", kVersion,
                     config.gateway.id, config.gateway.site, data);
+
+  if (auto r = check_key_outside_data_dir(config.security.hmac_key_file, data); !r) {
+    return r.error();
+  }
 
   // A status address that may not be used stops the start before anything is opened.
   auto status_options = status::status_server_options_from(config);
@@ -284,6 +310,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   dopt.queue_capacity = config.gateway.queue_capacity;
   dopt.max_payload_bytes = m.max_payload_bytes;
   dopt.warn_interval_ms = config.log.warn_interval_ms;
+  dopt.terminal_rate_per_s = config.gateway.terminal_rate_per_s;
+  dopt.terminal_burst = config.gateway.terminal_burst;
   auto* quota_ptr = p->quota.get();
   auto* forwarder_ptr = p->forwarder.get();
   Dispatcher::Deps deps{*p->link,

@@ -81,6 +81,12 @@ std::vector<KeySpec> build_schema() {
               "Worker threads for credential checks (SM2 verification runs here)"),
       integer("gateway.queue_capacity", 65'536, 16, 10'000'000,
               "Requests waiting for a worker before new ones are answered busy"),
+      integer("gateway.terminal_rate_per_s", 0, 0, 100'000,
+              "Messages a second one terminal may send on average; more are refused "
+              "rate_limited; 0: no limit"),
+      integer("gateway.terminal_burst", 0, 0, 1'000'000,
+              "Messages one terminal may send back to back; below terminal_rate_per_s means "
+              "that rate"),
 
       // mqtt
       text("mqtt.uri", "tcp://127.0.0.1:1883", mqtt_uri,

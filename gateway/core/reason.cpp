@@ -46,6 +46,7 @@ constexpr std::array<ReasonText, kReasonCount> kTexts{{
     {"card_list_stale", "卡清单过旧，暂停离线大额交易",
      "Card list is out of date; large offline payments paused"},
     {"declined_by_platform", "平台拒绝", "Declined by the platform"},
+    {"rate_limited", "终端请求过于频繁，请稍后重试", "Terminal sends too fast, retry later"},
 }};
 
 }  // namespace

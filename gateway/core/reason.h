@@ -52,6 +52,8 @@ enum class Reason : std::uint8_t {
   no_entry_record,
   card_list_stale,
   declined_by_platform,
+  // transport: a terminal sending faster than gateway.terminal_rate_per_s allows
+  rate_limited,
   count_  // not a reason; number of reasons
 };
 

@@ -1,5 +1,6 @@
 #include "gateway/credentials/citizen_number.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -79,6 +80,10 @@ char citizen_check_char(std::string_view first17) {
 BirthDate china_date_of(UtcMillis now_ms) {
   constexpr std::int64_t kDayMs = 86'400'000;
   constexpr std::int64_t kChinaOffsetMs = std::int64_t{8} * 3'600'000;
+  // About 142 000 years either side of 1970: no real clock is outside, and the sums below
+  // cannot overflow for any input.
+  constexpr std::int64_t kLimitMs = std::int64_t{1} << 52;
+  now_ms = std::clamp<std::int64_t>(now_ms, -kLimitMs, kLimitMs);
   std::int64_t local = now_ms + kChinaOffsetMs;
   std::int64_t days = local / kDayMs;
   if (local % kDayMs < 0) --days;  // floor for instants before 1970

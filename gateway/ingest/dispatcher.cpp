@@ -12,7 +12,7 @@ struct Dispatcher::Counters {
   C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_stored{0},
       txn_duplicate{0}, txn_rejected{0}, txn_store_failed{0}, txn_store_busy{0},
       txn_quota_refused{0}, status_messages{0}, dropped_queue_full{0}, dropped_stopping{0},
-      unroutable{0}, publish_failed{0}, bad_response_topic{0};
+      unroutable{0}, publish_failed{0}, bad_response_topic{0}, rate_limited{0};
   std::array<C, kReasonCount> auth_by_reason{};
   std::array<C, kReasonCount> refused_by_reason{};
 
@@ -33,7 +33,8 @@ Dispatcher::Dispatcher(Deps deps, DispatcherOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
       counters_(std::make_unique<Counters>()),
-      warn_limit_(std::chrono::milliseconds(options_.warn_interval_ms)) {}
+      warn_limit_(std::chrono::milliseconds(options_.warn_interval_ms)),
+      limiter_(options_.terminal_rate_per_s, options_.terminal_burst) {}
 
 Dispatcher::~Dispatcher() { stop(); }
 
@@ -45,6 +46,22 @@ void Dispatcher::start() {
 
 void Dispatcher::on_message(InboundMessage&& msg) {
   Counters::inc(counters_->received);
+  bool limited = false;
+  if (limiter_.enabled()) {
+    // Checked before the queue, so a flooding terminal cannot fill it and delay the others.
+    auto topic = protocol::parse_topic(msg.topic);
+    if (topic && topic->address.site == options_.site) {
+      const auto verdict = limiter_.admit(topic->address.terminal, deps_.clock.steady());
+      if (verdict != TerminalRateLimiter::Verdict::allow) {
+        Counters::inc(counters_->rate_limited);
+        if (verdict == TerminalRateLimiter::Verdict::refuse_silently) {
+          Counters::inc(counters_->refused_by_reason[idx(Reason::rate_limited)]);
+          return;
+        }
+        limited = true;  // one a second per terminal: logged, and answered if a request
+      }
+    }
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -57,7 +74,7 @@ void Dispatcher::on_message(InboundMessage&& msg) {
       Counters::inc(counters_->dropped_queue_full);
       return;
     }
-    queue_.push_back(Queued{std::move(msg), deps_.clock.steady()});
+    queue_.push_back(Queued{std::move(msg), deps_.clock.steady(), limited});
   }
   cv_.notify_one();
 }
@@ -83,7 +100,11 @@ void Dispatcher::worker_loop() {
       q = std::move(queue_.front());
       queue_.pop_front();
     }
-    handle(q);
+    if (q.rate_limited) {
+      handle_rate_limited(q.msg);
+    } else {
+      handle(q);
+    }
   }
 }
 
@@ -105,6 +126,28 @@ void Dispatcher::handle(Queued& q) {
       handle_status(msg, topic->address);
       break;
   }
+}
+
+void Dispatcher::handle_rate_limited(InboundMessage& msg) {
+  auto topic = protocol::parse_topic(msg.topic);
+  if (!topic) return;
+  const TopicAddress& from = topic->address;
+  warn_refused(Reason::rate_limited, from,
+               "over " + std::to_string(options_.terminal_rate_per_s) + " messages/s");
+  // A txn is not acked (the terminal resends it later) and a status is dropped; only an auth
+  // request is answered, so the reader can show why nothing happened.
+  if (topic->kind != protocol::TopicKind::auth_req) return;
+  protocol::ParseError err{Reason::rate_limited, "terminal over its message rate", {}, {}, {}};
+  if (msg.payload.size() <= static_cast<std::size_t>(options_.max_payload_bytes)) {
+    auto parsed = protocol::parse_auth_request(msg.payload);
+    err.req_id = parsed.ok() ? parsed.value->req_id : parsed.error.req_id;
+    if (parsed.ok()) {
+      parsed.value->credential.card_no.assign(parsed.value->credential.card_no.size(), '\0');
+    }
+  }
+  Counters::inc(counters_->declined);
+  Counters::inc(counters_->auth_by_reason[idx(Reason::rate_limited)]);
+  reply(msg, from, protocol::auth_response_topic(from), protocol::serialize_auth_error(err));
 }
 
 void Dispatcher::warn_refused(Reason reason, const TopicAddress& from, const std::string& detail) {
@@ -339,6 +382,7 @@ IngestStats Dispatcher::stats() const {
   s.unroutable = load(c.unroutable);
   s.publish_failed = load(c.publish_failed);
   s.bad_response_topic = load(c.bad_response_topic);
+  s.rate_limited = load(c.rate_limited);
   for (std::size_t i = 0; i < kReasonCount; ++i) {
     s.auth_by_reason[i] = load(c.auth_by_reason[i]);
     s.refused_by_reason[i] = load(c.refused_by_reason[i]);

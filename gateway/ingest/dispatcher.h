@@ -21,6 +21,7 @@
 #include "gateway/core/log_throttle.h"
 #include "gateway/core/reason.h"
 #include "gateway/crypto/card_tokenizer.h"
+#include "gateway/ingest/rate_limiter.h"
 #include "gateway/ingest/terminal_registry.h"
 #include "gateway/interfaces/authorizer.h"
 #include "gateway/interfaces/clock.h"
@@ -40,6 +41,9 @@ struct DispatcherOptions {
   int queue_capacity = 65536;
   int max_payload_bytes = 16384;
   int warn_interval_ms = 10000;
+  // Per-terminal token bucket (gateway.terminal_rate_per_s / terminal_burst); 0: no limit.
+  int terminal_rate_per_s = 0;
+  int terminal_burst = 0;
 };
 
 struct IngestStats {
@@ -60,6 +64,7 @@ struct IngestStats {
   std::uint64_t unroutable = 0;          // topic outside our layout or site
   std::uint64_t publish_failed = 0;      // replies Paho would not take (backpressure, offline)
   std::uint64_t bad_response_topic = 0;  // v5 response topics outside the terminal's prefix
+  std::uint64_t rate_limited = 0;        // messages over their terminal's rate, not handled
   std::array<std::uint64_t, kReasonCount> auth_by_reason{};     // decisions and refusals
   std::array<std::uint64_t, kReasonCount> refused_by_reason{};  // bad input, all kinds
 };
@@ -102,11 +107,13 @@ class Dispatcher {
 
  private:
   struct Counters;
-  void worker_loop();
   struct Queued {
     InboundMessage msg;
     std::chrono::steady_clock::time_point arrived;
+    bool rate_limited = false;  // only told so (auth requests), not handled
   };
+  void worker_loop();
+  void handle_rate_limited(InboundMessage& msg);
   void handle(Queued& q);
   void handle_auth(InboundMessage& msg, const TopicAddress& from,
                    std::chrono::steady_clock::time_point arrived);
@@ -124,6 +131,7 @@ class Dispatcher {
   TerminalRegistry terminals_;
   SharedLogThrottle warn_limit_;
   LatencyBuckets auth_latency_;
+  TerminalRateLimiter limiter_;
 
   std::mutex mu_;
   std::condition_variable cv_;

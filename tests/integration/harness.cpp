@@ -5,6 +5,7 @@
 #include <mqtt/async_client.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -184,6 +185,17 @@ Broker::Broker(const std::string& dir, const std::string& extra_conf)
   start();
 }
 
+Broker::Broker(const std::string& dir, const std::string& conf, FullConfig)
+    : dir_(dir), port_(free_port()) {
+  conf_ = dir_ + "/mosquitto.conf";
+  write_file(conf_, "listener " + std::to_string(port_) + " 127.0.0.1\n" + conf);
+  start();
+}
+
+std::unique_ptr<Broker> Broker::with_config(const std::string& dir, const std::string& conf) {
+  return std::unique_ptr<Broker>(new Broker(dir, conf, FullConfig{}));
+}
+
 void Broker::start() {
   proc_ = Process::spawn({"mosquitto", "-c", conf_}, dir_ + "/mosquitto.log");
   if (!wait_port(port_, std::chrono::seconds(10)))
@@ -255,6 +267,106 @@ bool Gateway::wait_connected(std::chrono::milliseconds timeout) {
   return false;
 }
 
+DistrictPlatform::DistrictPlatform(const std::string& dir, const std::string& hmac_key_file,
+                                   std::vector<std::string> extra_args)
+    : dir_(dir), hmac_(hmac_key_file), extra_(std::move(extra_args)), port_(free_port()) {
+  fs::create_directories(dir_);
+  std::string out;
+  if (run_command(
+          {bin_dir() + "/ykt-platform-sim", "keygen", "--out", dir_ + "/server.key", "--force"},
+          &out) != 0) {
+    throw std::runtime_error("ykt-platform-sim keygen: " + out);
+  }
+  public_key_ = out.substr(0, out.find('\n'));
+  client_key_ = dir_ + "/client.key";
+  if (run_command({bin_dir() + "/yktgw", "keygen", "curve", "--out", client_key_}, &out) != 0) {
+    throw std::runtime_error("yktgw keygen curve: " + out);
+  }
+  start();
+}
+
+DistrictPlatform::~DistrictPlatform() { proc_.stop(); }
+
+void DistrictPlatform::start() {
+  std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim",
+                                "serve",
+                                "--zmq",
+                                endpoint(),
+                                "--server-key-file",
+                                dir_ + "/server.key",
+                                "--hmac-key-file",
+                                hmac_,
+                                "--http",
+                                "off",
+                                "--db",
+                                db()};
+  argv.insert(argv.end(), extra_.begin(), extra_.end());
+  proc_ = Process::spawn(argv, dir_ + "/platform.out");
+  if (!wait_port(port_, std::chrono::seconds(10)))
+    throw std::runtime_error("platform did not start");
+}
+
+void DistrictPlatform::stop() { proc_.stop(std::chrono::milliseconds(10'000)); }
+
+void DistrictPlatform::kill() {
+  proc_.signal(SIGKILL);
+  proc_.wait(std::chrono::seconds(5));
+}
+
+std::string DistrictPlatform::gateway_toml() const {
+  return "\n[district]\nendpoint = \"" + endpoint() + "\"\nserver_public_key = \"" + public_key_ +
+         "\"\nclient_key_file = \"" + client_key_ +
+         "\"\nheartbeat_interval_ms = 200\nheartbeat_timeout_ms = 1000\n"
+         "\n[upstream]\ncopy_all_to_district = true\nbatch_linger_ms = 50\n"
+         "retry_min_ms = 100\nretry_max_ms = 1000\n";
+}
+
+std::pair<long long, long long> DistrictPlatform::count(const std::string& gateway_id) const {
+  std::string out;
+  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db()}, &out) != 0) {
+    return {-1, -1};
+  }
+  std::istringstream in(out);
+  std::string line;
+  std::getline(in, line);  // header
+  long long unique = 0, duplicates = 0;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string platform, gateway;
+    long long u = 0, d = 0;
+    if (f >> platform >> gateway >> u >> d && gateway == gateway_id && platform == "district") {
+      unique += u;
+      duplicates += d;
+    }
+  }
+  return {unique, duplicates};
+}
+
+std::map<std::string, std::string> integrity_of_databases(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string path = e.path().string();
+    if (!e.is_regular_file() || !path.ends_with(".db")) continue;
+    sqlite3* db = nullptr;
+    std::string result = "cannot open";
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(db, 10'000);
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK) {
+        result.clear();
+        while (sqlite3_step(st) == SQLITE_ROW) {
+          if (!result.empty()) result += "; ";
+          result += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        }
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    out[e.path().filename().string()] = result;
+  }
+  return out;
+}
+
 struct TestClient::Impl {
   std::string uri;
   std::unique_ptr<::mqtt::async_client> cli;
@@ -266,6 +378,10 @@ struct TestClient::Impl {
 
 TestClient::TestClient(const std::string& uri, const std::string& client_id,
                        const std::vector<std::string>& subscriptions)
+    : TestClient(uri, client_id, ClientLogin{}, subscriptions) {}
+
+TestClient::TestClient(const std::string& uri, const std::string& client_id,
+                       const ClientLogin& login, const std::vector<std::string>& subscriptions)
     : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
   d.uri = uri;
@@ -288,9 +404,10 @@ TestClient::TestClient(const std::string& uri, const std::string& client_id,
     }
     d.cv.notify_all();
   });
-  auto opts =
-      ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
-  d.cli->connect(opts)->wait();
+  auto builder = ::mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true);
+  if (!login.username.empty()) builder.user_name(login.username);
+  if (!login.password.empty()) builder.password(login.password);
+  d.cli->connect(builder.finalize())->wait();
   yktgw::mqtt::set_tcp_nodelay_to_broker(uri);
   if (!subscriptions.empty()) {
     std::vector<int> qos(subscriptions.size(), 1);
@@ -307,6 +424,28 @@ TestClient::~TestClient() {
 
 void TestClient::publish(const std::string& topic, const std::string& payload, bool retained) {
   impl_->cli->publish(::mqtt::message::create(topic, payload, 1, retained));
+}
+
+bool TestClient::publish_acked(const std::string& topic, const std::string& payload) {
+  try {
+    auto tok = impl_->cli->publish(::mqtt::message::create(topic, payload, 1, false));
+    if (!tok->wait_for(std::chrono::seconds(5))) return false;
+    return tok->get_reason_code() < 0x80;
+  } catch (const ::mqtt::exception&) {
+    return false;
+  }
+}
+
+bool TestClient::subscribe(const std::string& filter) {
+  try {
+    auto tok = impl_->cli->subscribe(filter, 1);
+    if (!tok->wait_for(std::chrono::seconds(5))) return false;
+    auto rsp = tok->get_subscribe_response();
+    const auto codes = rsp.get_reason_codes();
+    return !codes.empty() && codes[0] < 0x80;
+  } catch (const ::mqtt::exception&) {
+    return false;
+  }
 }
 
 void TestClient::publish_v5_request(const std::string& topic, const std::string& payload,

@@ -57,6 +57,8 @@ class Broker {
  public:
   // Starts mosquitto with set_tcp_nodelay and anonymous access on 127.0.0.1:<free port>.
   explicit Broker(const std::string& dir, const std::string& extra_conf = "");
+  // Starts mosquitto with `conf` as it is, after a "listener <free port> 127.0.0.1" line.
+  static std::unique_ptr<Broker> with_config(const std::string& dir, const std::string& conf);
   ~Broker();
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
@@ -64,6 +66,8 @@ class Broker {
   void kill();
 
  private:
+  struct FullConfig {};
+  Broker(const std::string& dir, const std::string& conf, FullConfig);
   void start();
   std::string dir_;
   std::string conf_;
@@ -101,6 +105,36 @@ class Gateway {
   Process proc_;
 };
 
+// ykt-platform-sim serving the district link (ZeroMQ + CURVE) on a port of its own, storing
+// what it receives in `dir`/platform.db. Stays on the same port across stop()/start().
+class DistrictPlatform {
+ public:
+  DistrictPlatform(const std::string& dir, const std::string& hmac_key_file,
+                   std::vector<std::string> extra_args = {});
+  ~DistrictPlatform();
+  void start();
+  void stop();
+  void kill();
+  bool running() { return proc_.running(); }
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  const std::string& public_key() const { return public_key_; }
+  std::string db() const { return dir_ + "/platform.db"; }
+  // The TOML lines of a gateway's [district] section (with a client key made here) and
+  // upstream settings that send every record to this platform.
+  std::string gateway_toml() const;
+  // `ykt-platform-sim count`: (unique records, duplicate receptions) from `gateway_id`.
+  std::pair<long long, long long> count(const std::string& gateway_id = "gw-test") const;
+
+ private:
+  std::string dir_, hmac_, public_key_, client_key_;
+  std::vector<std::string> extra_;
+  int port_;
+  Process proc_;
+};
+
+// `PRAGMA integrity_check` of every SQLite file directly in `dir`: file -> result ("ok").
+std::map<std::string, std::string> integrity_of_databases(const std::string& dir);
+
 struct Received {
   std::string topic;
   std::string payload;
@@ -109,12 +143,25 @@ struct Received {
 };
 
 // A terminal's MQTT client: subscribes, collects every message, publishes at QoS 1.
+struct ClientLogin {
+  std::string username;
+  std::string password;
+};
+
 class TestClient {
  public:
   TestClient(const std::string& uri, const std::string& client_id,
              const std::vector<std::string>& subscriptions);
+  // With a broker login. Throws when the broker refuses the connection.
+  TestClient(const std::string& uri, const std::string& client_id, const ClientLogin& login,
+             const std::vector<std::string>& subscriptions);
   ~TestClient();
   void publish(const std::string& topic, const std::string& payload, bool retained = false);
+  // Publishes at QoS 1 and waits for the PUBACK; false when the broker refused the message
+  // (MQTT v5 reason code >= 0x80, e.g. "not authorized") or did not answer in time.
+  bool publish_acked(const std::string& topic, const std::string& payload);
+  // Subscribes at QoS 1; false when the broker refused the filter (SUBACK reason >= 0x80).
+  bool subscribe(const std::string& filter);
   void publish_v5_request(const std::string& topic, const std::string& payload,
                           const std::string& response_topic, const std::string& correlation);
   // Waits for the first collected message matching `pred` and removes it from the inbox.

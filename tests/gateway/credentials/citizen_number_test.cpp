@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "tests/gateway/credentials/test_support.h"
@@ -146,6 +147,19 @@ TEST(Calendar, ChinaDateIsUtcPlusEight) {
   EXPECT_EQ(china_date_of(0), (BirthDate{1970, 1, 1}));
   EXPECT_EQ(china_date_of(-8 * 3'600'000 - 1), (BirthDate{1969, 12, 31}));
   EXPECT_EQ(china_date_of(1'709'164'800'000), (BirthDate{2024, 2, 29}));
+}
+
+// Found by the card_number fuzz target: adding the offset to a clock near the limits overflowed.
+TEST(Calendar, ChinaDateOfAnAbsurdClockIsSomeDateNotUndefinedBehaviour) {
+  const BirthDate far = china_date_of(std::numeric_limits<std::int64_t>::max());
+  const BirthDate past = china_date_of(std::numeric_limits<std::int64_t>::min());
+  EXPECT_GT(far.year, 100'000);
+  EXPECT_LT(past.year, -100'000);
+  EXPECT_TRUE(is_real_date(far.year, far.month, far.day));
+  // A citizen number is never born after such a "today", nor before such a one.
+  EXPECT_TRUE(classify_card_number("11010519491231002X", china_date_of(0)).has_value());
+  EXPECT_TRUE(classify_card_number("11010519491231002X", far).has_value());
+  EXPECT_FALSE(classify_card_number("11010519491231002X", past).has_value());
 }
 
 TEST(Province, Codes) {

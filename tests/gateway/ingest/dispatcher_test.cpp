@@ -755,6 +755,60 @@ TEST_F(DispatcherTest, DropsWhenTheQueueIsFull) {
   EXPECT_EQ(as_auth_response(out[1]).req_id, "r-2");
 }
 
+TEST_F(DispatcherTest, RateLimitAnswersAFloodingTerminalOnceASecond) {
+  DispatcherOptions o = options();
+  o.terminal_rate_per_s = 5;
+  o.terminal_burst = 5;
+  make(o);
+  std::vector<InboundMessage> msgs;
+  for (int i = 0; i < 20; ++i)
+    msgs.push_back(auth_msg(auth_request(kActive, "r-" + std::to_string(i))));
+  // Another terminal in the same instant is not affected.
+  msgs.push_back(inbound("ykt/v1/xiangkou/ct-2/auth/req", [] {
+    AuthRequest r = auth_request(kActive, "other");
+    r.terminal = "ct-2";
+    return protocol::serialize(r);
+  }()));
+  process(std::move(msgs));
+
+  std::map<std::string, AuthResponse> by_id;
+  for (const auto& m : sent()) {
+    AuthResponse r = as_auth_response(m);
+    by_id[r.req_id] = r;
+  }
+  // Five within the burst, one rate_limited decline echoing its request id, the rest unanswered.
+  ASSERT_EQ(by_id.size(), 7u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(by_id["r-" + std::to_string(i)].reason, Reason::ok) << i;
+  EXPECT_EQ(by_id["r-5"].decision, Decision::decline);
+  EXPECT_EQ(by_id["r-5"].reason, Reason::rate_limited);
+  EXPECT_EQ(by_id["other"].reason, Reason::ok);
+  auto s = stats();
+  EXPECT_EQ(s.rate_limited, 15u);
+  EXPECT_EQ(s.refused_by_reason[idx(Reason::rate_limited)], 15u);
+  EXPECT_EQ(s.auth_by_reason[idx(Reason::rate_limited)], 1u);
+  EXPECT_THAT(log_text(), HasSubstr("reason=rate_limited terminal=ct-1"));
+  for (const auto& m : sent()) EXPECT_THAT(m.payload, Not(HasSubstr(kActive)));
+
+  // A second later the bucket holds tokens again.
+  clock_.advance(std::chrono::milliseconds(1000));
+  process(auth_msg(auth_request(kActive, "later")));
+  EXPECT_EQ(as_auth_response(sent().back()).reason, Reason::ok);
+}
+
+TEST_F(DispatcherTest, RateLimitedTxnIsNeitherStoredNorAcked) {
+  DispatcherOptions o = options();
+  o.terminal_rate_per_s = 1;
+  o.terminal_burst = 1;
+  make(o);
+  process({txn_msg(txn_message(kActive, "ct-1:1")), txn_msg(txn_message(kActive, "ct-1:2")),
+           txn_msg(txn_message(kActive, "ct-1:3"))});
+  ASSERT_EQ(store_.records().size(), 1u);
+  EXPECT_EQ(store_.records()[0].txn_id, "ct-1:1");
+  ASSERT_EQ(sent().size(), 1u);  // the one ack; the terminal resends the others later
+  EXPECT_EQ(as_ack(sent()[0]).txn_id, "ct-1:1");
+  EXPECT_EQ(stats().rate_limited, 2u);
+}
+
 TEST_F(DispatcherTest, StopDrainsQueuedMessagesThenRefusesNewOnes) {
   DispatcherOptions o = options();
   o.workers = 3;

@@ -310,7 +310,10 @@ TEST_F(ForwarderTest, RetryAllReSendsAWindowAtATime) {
   fwd->step();
   EXPECT_EQ(district_.pending(), 3u) << "the link's window";
   int waiting = 0;
-  for (const auto& d : *list_dead_letters(dir_.file("outbox.db"))) {
+  // Held in a variable: a range-for over `*temporary` would iterate a destroyed vector.
+  const auto letters = list_dead_letters(dir_.file("outbox.db"));
+  ASSERT_TRUE(letters);
+  for (const auto& d : *letters) {
     waiting += d.state == DeadLetterState::retry_requested ? 1 : 0;
   }
   EXPECT_EQ(waiting, 2);

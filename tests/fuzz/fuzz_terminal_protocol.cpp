@@ -1,0 +1,32 @@
+// The terminal protocol parsers: every topic and payload a terminal (or anyone on the broker)
+// can send, plus the reply parsers the simulator uses. A parsed message must serialize again
+// and parse to the same value.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "gateway/protocol/terminal_protocol.h"
+
+using namespace yktgw::protocol;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  (void)parse_topic(in);
+  (void)is_valid_id(in);
+  if (auto r = parse_auth_request(in); r.ok()) {
+    const auto again = parse_auth_request(serialize(*r.value));
+    if (!again.ok()) __builtin_trap();
+  } else {
+    (void)serialize_auth_error(r.error);
+  }
+  if (auto t = parse_txn(in); t.ok()) {
+    const auto again = parse_txn(serialize(*t.value));
+    if (!again.ok()) __builtin_trap();
+  } else {
+    (void)serialize_txn_error(t.error);
+  }
+  if (auto s = parse_status(in); s.ok()) (void)serialize(*s.value);
+  if (auto a = parse_auth_response(in); a.ok()) (void)serialize(*a.value);
+  if (auto k = parse_txn_ack(in); k.ok()) (void)serialize(*k.value);
+  return 0;
+}
