@@ -40,7 +40,7 @@ std::string password_of(const std::string& user) {
 std::string shipped_broker_config(const std::string& dir) {
   std::string conf = read_file(source_dir() + "/deploy/mosquitto/mosquitto.conf");
   conf = std::regex_replace(conf, std::regex("\n(listener [^\n]*)"), "\n# $1");
-  conf = std::regex_replace(conf, std::regex("/etc/mosquitto/"), dir + "/");
+  conf = std::regex_replace(conf, std::regex("/etc/yktgw/mosquitto/"), dir + "/");
   conf = std::regex_replace(conf, std::regex("\npersistence true"), "\npersistence false");
   return conf;
 }
@@ -51,7 +51,7 @@ class TerminalIsolationTest : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = make_temp_dir(std::string("isolation-") + info->name());
     std::string out;
-    const std::string passwd_file = dir_ + "/yktgw.passwd";
+    const std::string passwd_file = dir_ + "/passwd";
     write_file(passwd_file, "", 0600);
     for (const std::string& user :
          std::vector<std::string>{kGatewayUser, "ct-0001", "ct-0002", "ct+1", "ct#1", "+", "#"}) {
@@ -299,7 +299,7 @@ TEST(MosquittoTlsExample, AcceptsLoggedInTerminalsOverTlsOnly) {
   ASSERT_EQ(run_command({"bash", source_dir() + "/deploy/make-dev-certs.sh", dir + "/certs"}, &out),
             0)
       << out;
-  const std::string passwd_file = dir + "/yktgw.passwd";
+  const std::string passwd_file = dir + "/passwd";
   write_file(passwd_file, "", 0600);
   ASSERT_EQ(run_command({"mosquitto_passwd", "-b", passwd_file, "ct-0001", "secret-1"}, &out), 0)
       << out;
@@ -318,8 +318,8 @@ TEST(MosquittoTlsExample, AcceptsLoggedInTerminalsOverTlsOnly) {
   ASSERT_NE(conf.find("listener 8883 0.0.0.0"), std::string::npos);
   conf = std::regex_replace(conf, std::regex("listener 8883 0\\.0\\.0\\.0"),
                             "listener " + std::to_string(tls_port) + " 127.0.0.1");
-  conf = std::regex_replace(conf, std::regex("/etc/mosquitto/certs/"), dir + "/certs/");
-  conf = std::regex_replace(conf, std::regex("/etc/mosquitto/"), dir + "/");
+  conf = std::regex_replace(conf, std::regex("/etc/yktgw/mosquitto/certs/"), dir + "/certs/");
+  conf = std::regex_replace(conf, std::regex("/etc/yktgw/mosquitto/"), dir + "/");
   conf = std::regex_replace(conf, std::regex("\npersistence true"), "\npersistence false");
   // The harness adds a loopback listener of its own; the test talks to the TLS one only.
   auto broker = Broker::with_config(dir, conf);
