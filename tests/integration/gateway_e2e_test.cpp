@@ -450,18 +450,24 @@ TEST(GatewaySessionTest, RecordsPublishedWhileTheGatewayIsDownAreStoredAfterItRe
   EXPECT_NE(gw.log().find("session_present=true"), std::string::npos);
 }
 
+// Copies of the example config's secret key files with mode 0600 in `dir`, as --set arguments.
+std::vector<std::string> private_key_copies(const std::string& dir) {
+  write_file(dir + "/hmac.key", read_file(source_dir() + "/config/dev-keys/hmac.key"), 0600);
+  write_file(dir + "/terminal-mac.keys",
+             read_file(source_dir() + "/config/dev-keys/terminal-mac.keys"), 0600);
+  return {"--set", "security.hmac_key_file=" + dir + "/hmac.key", "--set",
+          "credentials.terminal_mac_keys_file=" + dir + "/terminal-mac.keys"};
+}
+
 TEST(CheckConfigTest, ExampleConfigIsValidAndErrorsNameFileLineAndKey) {
   std::string out;
   const std::string dir = make_temp_dir("check-config");
-  // A checkout leaves the example HMAC key readable by others, which the gateway refuses.
-  const std::string key = dir + "/hmac.key";
-  write_file(key, read_file(source_dir() + "/config/dev-keys/hmac.key"), 0600);
-  const std::string key_set = "security.hmac_key_file=" + key;
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", source_dir() + "/config/yktgw.toml",
-                         "--set", key_set},
-                        &out),
-            0)
-      << out;
+  // A checkout leaves the example secret keys readable by others, which the gateway refuses.
+  const auto keys = private_key_copies(dir);
+  std::vector<std::string> argv{bin_dir() + "/yktgw", "check-config",
+                                source_dir() + "/config/yktgw.toml"};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  EXPECT_EQ(run_command(argv, &out), 0) << out;
   write_file(dir + "/bad.toml",
              "[gateway]\nid = \"gw\"\nsite = \"s\"\n\n[mqtt]\nkeepalive_s = \"thirty\"\n");
   EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", dir + "/bad.toml"}, &out), 1);
@@ -478,31 +484,30 @@ TEST(CheckConfigTest, ExampleConfigIsValidAndErrorsNameFileLineAndKey) {
 TEST(CheckConfigTest, ChecksTheFilesTheConfigNamesAsStartWould) {
   std::string out;
   const std::string dir = make_temp_dir("check-config-files");
-  const std::string key = dir + "/hmac.key";
-  write_file(key, read_file(source_dir() + "/config/dev-keys/hmac.key"), 0600);
   const std::string config = source_dir() + "/config/yktgw.toml";
-  const std::string key_set = "security.hmac_key_file=" + key;
-  // The key file readable by others: refused, with the fix.
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config}, &out), 1);
-  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
-  // A missing policies file is named.
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
-                         "policy.file=" + dir + "/missing-policies.toml"},
+  const auto keys = private_key_copies(dir);
+  // A key file readable by others: refused, with the fix.
+  write_file(dir + "/open.key", read_file(source_dir() + "/config/dev-keys/hmac.key"), 0644);
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, keys[2], keys[3], "--set",
+                         "security.hmac_key_file=" + dir + "/open.key"},
                         &out),
             1);
+  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+  auto check = [&](const std::string& set) {
+    std::vector<std::string> argv{bin_dir() + "/yktgw", "check-config", config};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), {"--set", set});
+    return run_command(argv, &out);
+  };
+  // A missing policies file is named.
+  EXPECT_EQ(check("policy.file=" + dir + "/missing-policies.toml"), 1);
   EXPECT_NE(out.find("missing-policies.toml"), std::string::npos) << out;
   // A policies file with an error: file, line and key.
   write_file(dir + "/policies.toml", "[scenario.canteen]\nkind = \"canteen\"\nbogus_key = 1\n");
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
-                         "policy.file=" + dir + "/policies.toml"},
-                        &out),
-            1);
+  EXPECT_EQ(check("policy.file=" + dir + "/policies.toml"), 1);
   EXPECT_NE(out.find("policies.toml:"), std::string::npos) << out;
   // A TLS file that does not exist.
-  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", config, "--set", key_set, "--set",
-                         "mqtt.tls.ca_file=" + dir + "/no-ca.pem"},
-                        &out),
-            1);
+  EXPECT_EQ(check("mqtt.tls.ca_file=" + dir + "/no-ca.pem"), 1);
   EXPECT_NE(out.find("mqtt.tls.ca_file"), std::string::npos) << out;
 }
 
