@@ -58,10 +58,16 @@
 #include "gateway/policy/counter_store.h"
 #include "gateway/policy/policies.h"
 #include "gateway/policy/policy_authorizer.h"
+#include "tests/bench/common/bench_fakes.h"
 #include "tests/bench/common/bench_report.h"
 
 namespace yktgw {
 namespace {
+
+using bench::citizen_number;
+using bench::MapCardList;
+using bench::NoLink;
+using bench::NoOnline;
 
 using Steady = std::chrono::steady_clock;
 
@@ -192,60 +198,6 @@ class ReusedContextVerifier {
   EVP_PKEY_CTX* pk_;
 };
 
-class WallClock final : public Clock {
- public:
-  std::int64_t wall_ms() const override { return real_.wall_ms(); }
-  std::chrono::steady_clock::time_point steady() const override { return real_.steady(); }
-
- private:
-  SystemClock real_;
-};
-
-// The card list as a plain hash map, as in decision_bench: the point here is queueing, not
-// the list. Concurrent const lookups from the caller and the crypto worker are safe.
-class MapCardList final : public CardList {
- public:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::optional<CardEntry> find(std::string_view token) const override {
-    const auto it = map.find(token);
-    if (it == map.end()) return std::nullopt;
-    return it->second;
-  }
-  std::uint64_t size() const override { return map.size(); }
-  std::int64_t version() const override { return 1; }
-  std::int64_t updated_ms() const override { return updated; }
-  std::unordered_map<std::string, CardEntry, Hash, std::equal_to<>> map;
-  std::int64_t updated = 0;
-};
-
-class NoLink final : public LinkHealth {
- public:
-  bool up() const override { return false; }
-  std::int64_t last_heartbeat_ms() const override { return 0; }
-};
-class NoOnline final : public OnlineAuthClient {
- public:
-  void authorize(OnlineAuthRequest, std::chrono::milliseconds, Callback done) override {
-    done(OnlineOutcome::link_down, {});
-  }
-};
-
-// Synthetic citizen numbers of Wulong district (500156), valid check digit (ISO 7064 MOD 11-2).
-std::string citizen_number(int i) {
-  char first17[32];
-  const int year = 1935 + i % 70;
-  std::snprintf(first17, sizeof first17, "500156%04d%02d%02d%03d", year, 1 + i % 12, 1 + i % 28,
-                i % 1000);
-  static const int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-  int sum = 0;
-  for (int k = 0; k < 17; ++k) sum += (first17[k] - '0') * kWeights[k];
-  static const char kCheck[] = "10X98765432";
-  return std::string(first17) + kCheck[sum % 11];
-}
-
 struct Percentiles {
   double p50 = 0, p99 = 0, p999 = 0, max = 0;
 };
@@ -329,7 +281,7 @@ int main(int argc, char** argv) {
   if (!parsed_args) return 2;
   const Args& args = *parsed_args;
   Report report;
-  WallClock clock;
+  SystemClock clock;
   const std::filesystem::path key_dir =
       std::filesystem::path(YKTGW_SOURCE_DIR) / "config" / "dev-keys" / "ecard";
 
