@@ -24,6 +24,7 @@ struct PahoTerminalLink::Impl {
 
   std::atomic<bool> intake{true};
   std::atomic<bool> up{false};
+  std::atomic<bool> subscribed{false};
   std::atomic<std::uint64_t> connects{0}, losses{0}, published{0}, backpressure{0};
 
   std::mutex mu;
@@ -101,16 +102,22 @@ bool PahoTerminalLink::Impl::connect_once() {
       if (!sub->wait_for(std::chrono::seconds(10))) {
         log->warn("subscribe timed out uri={}", opt.uri);
         up = false;
+        subscribed = false;
         cli->disconnect()->wait_for(std::chrono::seconds(2));
         return false;
       }
+      bool all_granted = true;
       for (auto rc : sub->get_subscribe_response().get_reason_codes()) {
         // Paho C++ 1.2.0 can hand back unset values here; only 0x80..0xFF are refusals.
         if (rc >= 0x80 && rc <= 0xFF) {
+          all_granted = false;
           log->error("subscription refused by broker reason_code={} (check the broker ACL)",
                      static_cast<int>(rc));
         }
       }
+      subscribed = all_granted;
+    } else {
+      subscribed = true;
     }
     if (!opt.presence_topic.empty()) {
       cli->publish(opt.presence_topic, opt.presence_online.data(), opt.presence_online.size(), 1,
@@ -124,6 +131,7 @@ bool PahoTerminalLink::Impl::connect_once() {
     return true;
   } catch (const paho::exception& e) {
     up = false;
+    subscribed = false;
     log->warn("connect failed uri={} error=\"{}\"", opt.uri, e.what());
     return false;
   }
@@ -153,6 +161,7 @@ void PahoTerminalLink::Impl::supervise() {
 
 void PahoTerminalLink::Impl::on_lost(const std::string& cause) {
   up = false;
+  subscribed = false;
   ++losses;
   log->warn("connection lost uri={} cause=\"{}\"", opt.uri, cause);
   {
@@ -257,9 +266,12 @@ void PahoTerminalLink::stop(int timeout_ms) {
     d.log->warn("disconnect error=\"{}\"", e.what());
   }
   d.up = false;
+  d.subscribed = false;
 }
 
 bool PahoTerminalLink::connected() const { return impl_->up.load(); }
+
+bool PahoTerminalLink::serving() const { return impl_->up.load() && impl_->subscribed.load(); }
 
 PahoTerminalLink::Stats PahoTerminalLink::stats() const {
   return {impl_->connects.load(), impl_->losses.load(), impl_->published.load(),

@@ -48,6 +48,7 @@ class PahoTerminalLink final : public TerminalLink {
   void stop_intake() override;
   void stop(int timeout_ms) override;
   bool connected() const override;
+  bool serving() const override;
 
   struct Stats {
     std::uint64_t connects = 0;

@@ -209,9 +209,9 @@ std::map<std::string, int> GatewayStatus::scenario_items() const {
 
 status::Readiness GatewayStatus::readiness() const {
   status::Readiness r;
-  r.broker_connected = d_.link.connected();
+  r.broker_connected = d_.link.serving();
   r.store_writable = !d_.store.stats().last_commit_failed && !d_.quota.over_quota();
-  if (!r.broker_connected) r.detail = "MQTT broker not connected";
+  if (!r.broker_connected) r.detail = "MQTT broker not connected or subscriptions not granted";
   if (!r.store_writable) {
     if (!r.detail.empty()) r.detail += "; ";
     r.detail += d_.quota.over_quota() ? "disk quota reached" : "last commit to records.db failed";

@@ -45,6 +45,8 @@ class TerminalLink {
   // Waits up to `timeout_ms` for queued publishes to go out, then disconnects cleanly.
   virtual void stop(int timeout_ms) = 0;
   virtual bool connected() const = 0;
+  // Connected and every subscription granted: requests published from now on reach us.
+  virtual bool serving() const { return connected(); }
 };
 
 }  // namespace yktgw

@@ -86,6 +86,11 @@ async function main() {
   await waitPort(statusPort, 10000);
   const base = `http://127.0.0.1:${statusPort}`;
   const api = async (p) => (await fetch(base + p)).json();
+  // Ready = subscribed: a request published before that would reach nobody.
+  for (let end = Date.now() + 10000; ; await sleep(50)) {
+    if ((await fetch(base + "/readyz")).status === 200) break;
+    if (Date.now() > end) throw new Error("gateway not ready within 10 s");
+  }
 
   // Traffic: 40 terminals for 8 s while the live charts are open.
   const sim = start(path.join(binDir, "yktgw-sim"), ["run", "--broker", broker, "--site", site,
