@@ -281,7 +281,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   }
   const std::string share =
       m.shared_group.empty() ? std::string() : "$share/" + m.shared_group + "/";
-  for (auto kind : {protocol::TopicKind::auth_req, protocol::TopicKind::txn})
+  for (auto kind :
+       {protocol::TopicKind::auth_req, protocol::TopicKind::txn, protocol::TopicKind::txn_batch})
     lo.subscriptions.push_back(share + protocol::subscription_filter(config.gateway.site, kind));
   lo.subscriptions.push_back(
       protocol::subscription_filter(config.gateway.site, protocol::TopicKind::status));
@@ -309,6 +310,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   dopt.workers = config.gateway.workers;
   dopt.queue_capacity = config.gateway.queue_capacity;
   dopt.max_payload_bytes = m.max_payload_bytes;
+  dopt.max_batch_records = m.max_batch_records;
+  dopt.max_batch_payload_bytes = m.max_batch_payload_bytes;
   dopt.warn_interval_ms = config.log.warn_interval_ms;
   dopt.terminal_rate_per_s = config.gateway.terminal_rate_per_s;
   dopt.terminal_burst = config.gateway.terminal_burst;

@@ -63,6 +63,7 @@ status::StatusSnapshot GatewayStatus::status() const {
   s.txn_stored = in.txn_stored;
   s.txn_duplicate = in.txn_duplicate;
   s.txn_rejected = in.txn_rejected;
+  s.txn_batches = in.txn_batches;
   s.dropped = in.dropped_queue_full + in.dropped_stopping;
   s.auth_latency = d_.dispatcher.auth_latency();
   const StoreStats st = d_.store.stats();

@@ -45,6 +45,8 @@ struct MqttConfig {
   int max_buffered = 20000;
   int max_inflight = 65535;
   int max_payload_bytes = 16384;
+  int max_batch_records = 500;
+  int max_batch_payload_bytes = 1048576;
   MqttTlsConfig tls;
 };
 

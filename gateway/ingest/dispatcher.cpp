@@ -9,7 +9,8 @@ namespace yktgw {
 
 struct Dispatcher::Counters {
   using C = std::atomic<std::uint64_t>;
-  C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_stored{0},
+  C received{0}, auth_requests{0}, approved{0}, declined{0}, txn_received{0}, txn_batches{0},
+      txn_stored{0},
       txn_duplicate{0}, txn_rejected{0}, txn_store_failed{0}, txn_store_busy{0},
       txn_quota_refused{0}, status_messages{0}, dropped_queue_full{0}, dropped_stopping{0},
       unroutable{0}, publish_failed{0}, bad_response_topic{0}, rate_limited{0};
@@ -124,6 +125,9 @@ void Dispatcher::handle(Queued& q) {
       break;
     case protocol::TopicKind::status:
       handle_status(msg, topic->address);
+      break;
+    case protocol::TopicKind::txn_batch:
+      handle_txn_batch(msg, topic->address);
       break;
   }
 }
@@ -286,19 +290,46 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     return;
   }
   terminals_.on_message(from.terminal, now, /*refused=*/false);
-  if (deps_.store_full && deps_.store_full()) {
-    // No ack: the terminal keeps the record and resends it once there is room again.
-    Counters::inc(counters_->txn_quota_refused);
-    std::uint64_t suppressed = 0;
-    if (deps_.log && warn_limit_.allow("disk_quota", deps_.clock.steady(), suppressed)) {
-      deps_.log->warn(
-          "disk quota reached: records not acked until forwarding frees space "
-          "suppressed={}",
-          suppressed);
-    }
-    return;
-  }
+  if (at_quota()) return;
+  TxnRecord rec = make_record(t, from, now);
 
+  // The completion runs on the writer thread after the commit: only then is the ack sent.
+  InboundMessage request_meta;
+  request_meta.response_topic = msg.response_topic;
+  request_meta.correlation_data = msg.correlation_data;
+  request_meta.has_correlation = msg.has_correlation;
+  bool taken = deps_.store.submit(std::move(rec), [this, from, txn_id = t.txn_id,
+                                                   meta = std::move(request_meta)](StoreOutcome o) {
+    if (o == StoreOutcome::failed) {
+      Counters::inc(counters_->txn_store_failed);
+      return;  // no ack: the terminal keeps the record and resends it
+    }
+    if (deps_.records_committed) deps_.records_committed();
+    TxnAck ack;
+    ack.txn_id = txn_id;
+    ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
+    Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored : counters_->txn_duplicate);
+    reply(meta, from, protocol::txn_ack_topic(from), protocol::serialize(ack));
+  });
+  if (!taken) Counters::inc(counters_->txn_store_busy);
+}
+
+bool Dispatcher::at_quota() {
+  if (!deps_.store_full || !deps_.store_full()) return false;
+  // No ack: the terminal keeps the record and resends it once there is room again.
+  Counters::inc(counters_->txn_quota_refused);
+  std::uint64_t suppressed = 0;
+  if (deps_.log && warn_limit_.allow("disk_quota", deps_.clock.steady(), suppressed)) {
+    deps_.log->warn(
+        "disk quota reached: records not acked until forwarding frees space "
+        "suppressed={}",
+        suppressed);
+  }
+  return true;
+}
+
+TxnRecord Dispatcher::make_record(protocol::TxnMessage& t, const TopicAddress& from,
+                                  UtcMillis now) const {
   TxnRecord rec;
   rec.txn_id = t.txn_id;
   rec.req_id = std::move(t.req_id);
@@ -320,26 +351,128 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   rec.amount_fen = t.amount_fen;
   rec.result = t.result;
   rec.reason = std::move(t.reason);
+  return rec;
+}
 
-  // The completion runs on the writer thread after the commit: only then is the ack sent.
-  InboundMessage request_meta;
-  request_meta.response_topic = msg.response_topic;
-  request_meta.correlation_data = msg.correlation_data;
-  request_meta.has_correlation = msg.has_correlation;
-  bool taken = deps_.store.submit(std::move(rec), [this, from, txn_id = t.txn_id,
-                                                   meta = std::move(request_meta)](StoreOutcome o) {
-    if (o == StoreOutcome::failed) {
-      Counters::inc(counters_->txn_store_failed);
-      return;  // no ack: the terminal keeps the record and resends it
+// A bulk upload: every record is checked on its own and submitted to the same group commit;
+// one txn/batch/ack answers them all once the last of them is committed. If any record could
+// not be stored, no ack goes out and the terminal resends the batch (the stored records then
+// come back as "duplicate").
+void Dispatcher::handle_txn_batch(InboundMessage& msg, const TopicAddress& from) {
+  Counters::inc(counters_->txn_batches);
+  const UtcMillis now = deps_.clock.wall_ms();
+  auto refuse_batch = [&](protocol::ParseError err, const std::string& batch_id) {
+    terminals_.on_message(from.terminal, now, /*refused=*/true);
+    warn_refused(err.reason, from, err.detail);
+    protocol::TxnBatchAck ack;
+    ack.batch_id = batch_id;
+    ack.rejected = true;
+    ack.reason = err.reason;
+    ack.detail = std::move(err.detail);
+    reply(msg, from, protocol::txn_batch_ack_topic(from), protocol::serialize(ack));
+  };
+  if (msg.payload.size() > static_cast<std::size_t>(options_.max_batch_payload_bytes)) {
+    refuse_batch({Reason::payload_too_large,
+                  "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
+                      std::to_string(options_.max_batch_payload_bytes),
+                  {},
+                  {},
+                  {}},
+                 {});
+    return;
+  }
+  auto parsed = protocol::parse_txn_batch(
+      msg.payload, static_cast<std::size_t>(std::max(1, options_.max_batch_records)));
+  if (!parsed.ok()) {
+    std::string batch_id = std::move(parsed.error.txn_id);
+    refuse_batch(std::move(parsed.error), batch_id);
+    return;
+  }
+  protocol::TxnBatchMessage& batch = *parsed.value;
+  if (batch.terminal != from.terminal) {
+    refuse_batch({Reason::terminal_mismatch,
+                  "payload terminal '" + batch.terminal + "' differs from topic terminal",
+                  {},
+                  {},
+                  batch.terminal},
+                 batch.batch_id);
+    return;
+  }
+  terminals_.on_message(from.terminal, now, /*refused=*/false);
+  if (at_quota()) return;
+
+  struct Pending {
+    protocol::TxnBatchAck ack;
+    InboundMessage meta;
+    std::size_t remaining = 0;  // records not yet through the store; touched by the writer
+    bool failed = false;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->ack.batch_id = batch.batch_id;
+  pending->ack.acks.resize(batch.records.size());
+  pending->meta.response_topic = msg.response_topic;
+  pending->meta.correlation_data = msg.correlation_data;
+  pending->meta.has_correlation = msg.has_correlation;
+
+  std::vector<std::pair<std::size_t, TxnRecord>> to_store;
+  to_store.reserve(batch.records.size());
+  for (std::size_t i = 0; i < batch.records.size(); ++i) {
+    auto& one = batch.records[i];
+    auto& item = pending->ack.acks[i];
+    Counters::inc(counters_->txn_received);
+    if (!one.ok()) {
+      item.ack = TxnAck{one.error.txn_id, AckStatus::rejected, one.error.reason};
+      item.detail = std::move(one.error.detail);
+      Counters::inc(counters_->txn_rejected);
+      warn_refused(one.error.reason, from, item.detail);
+      continue;
     }
-    if (deps_.records_committed) deps_.records_committed();
-    TxnAck ack;
-    ack.txn_id = txn_id;
-    ack.status = o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
-    Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored : counters_->txn_duplicate);
-    reply(meta, from, protocol::txn_ack_topic(from), protocol::serialize(ack));
-  });
-  if (!taken) Counters::inc(counters_->txn_store_busy);
+    protocol::TxnMessage& t = *one.value;
+    item.ack.txn_id = t.txn_id;
+    if (t.terminal != from.terminal) {
+      item.ack.status = AckStatus::rejected;
+      item.ack.reason = Reason::terminal_mismatch;
+      item.detail = "payload terminal '" + t.terminal + "' differs from topic terminal";
+      t.credential.card_no.assign(t.credential.card_no.size(), '\0');
+      Counters::inc(counters_->txn_rejected);
+      warn_refused(Reason::terminal_mismatch, from, item.detail);
+      continue;
+    }
+    to_store.emplace_back(i, make_record(t, from, now));
+  }
+  if (to_store.empty()) {
+    reply(pending->meta, from, protocol::txn_batch_ack_topic(from),
+          protocol::serialize(pending->ack));
+    return;
+  }
+  // Set before the first submit: completions start on the writer as soon as it commits.
+  pending->remaining = to_store.size();
+  std::size_t not_taken = 0;
+  for (auto& [i, rec] : to_store) {
+    const std::size_t index = i;
+    const bool taken = deps_.store.submit(std::move(rec), [this, from, pending,
+                                                          index](StoreOutcome o) {
+      // Completions run on the store's single writer thread, one after the other.
+      if (o == StoreOutcome::failed) {
+        Counters::inc(counters_->txn_store_failed);
+        pending->failed = true;
+      } else {
+        pending->ack.acks[index].ack.status =
+            o == StoreOutcome::stored ? AckStatus::stored : AckStatus::duplicate;
+        Counters::inc(o == StoreOutcome::stored ? counters_->txn_stored
+                                                : counters_->txn_duplicate);
+      }
+      if (--pending->remaining != 0) return;
+      if (deps_.records_committed) deps_.records_committed();
+      if (pending->failed) return;  // no ack: the terminal resends the whole batch
+      reply(pending->meta, from, protocol::txn_batch_ack_topic(from),
+            protocol::serialize(pending->ack));
+    });
+    if (!taken) ++not_taken;
+  }
+  // The records that were taken are stored; the others never complete, so `remaining` stays
+  // above zero, no ack goes out and the terminal resends the batch.
+  if (not_taken > 0) counters_->txn_store_busy.fetch_add(not_taken, std::memory_order_relaxed);
 }
 
 void Dispatcher::handle_status(InboundMessage& msg, const TopicAddress& from) {
@@ -370,6 +503,7 @@ IngestStats Dispatcher::stats() const {
   s.approved = load(c.approved);
   s.declined = load(c.declined);
   s.txn_received = load(c.txn_received);
+  s.txn_batches = load(c.txn_batches);
   s.txn_stored = load(c.txn_stored);
   s.txn_duplicate = load(c.txn_duplicate);
   s.txn_rejected = load(c.txn_rejected);

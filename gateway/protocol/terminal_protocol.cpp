@@ -425,6 +425,8 @@ std::optional<ParsedTopic> parse_topic(std::string_view topic) {
     parsed.kind = TopicKind::txn;
   } else if (tail == "status") {
     parsed.kind = TopicKind::status;
+  } else if (tail == "txn/batch") {
+    parsed.kind = TopicKind::txn_batch;
   } else {
     return std::nullopt;
   }
@@ -446,11 +448,14 @@ std::string auth_response_topic(const TopicAddress& a) { return topic_for(a, "au
 std::string txn_topic(const TopicAddress& a) { return topic_for(a, "txn"); }
 std::string txn_ack_topic(const TopicAddress& a) { return topic_for(a, "txn/ack"); }
 std::string status_topic(const TopicAddress& a) { return topic_for(a, "status"); }
+std::string txn_batch_topic(const TopicAddress& a) { return topic_for(a, "txn/batch"); }
+std::string txn_batch_ack_topic(const TopicAddress& a) { return topic_for(a, "txn/batch/ack"); }
 
 std::string subscription_filter(std::string_view site, TopicKind kind) {
   std::string_view tail = "auth/req";
   if (kind == TopicKind::txn) tail = "txn";
   if (kind == TopicKind::status) tail = "status";
+  if (kind == TopicKind::txn_batch) tail = "txn/batch";
   return topic_for(TopicAddress{std::string(site), "+"}, tail);
 }
 
@@ -478,50 +483,123 @@ Parsed<AuthRequest> parse_auth_request(std::string_view payload) {
   return out;
 }
 
-Parsed<TxnMessage> parse_txn(std::string_view payload) {
-  Parsed<TxnMessage> out;
-  try {
-    Json obj;
-    if (!open_message(payload, obj, out.error)) return out;
-    FieldReader r(obj, "", out.error);
-    TxnMessage txn;
-    if (!r.string("txn_id", true, txn.txn_id)) return out;
+namespace {
+
+// The fields of one txn record (§7), after the envelope was checked.
+bool read_txn_fields(const Json& obj, ParseError& err, TxnMessage& txn) {
+    FieldReader r(obj, "", err);
+    if (!r.string("txn_id", true, txn.txn_id)) return false;
     if (!chars_ok(txn.txn_id, 1, kMaxIdLen, is_txn_id_char)) {
       r.invalid("txn_id", "must be 1..64 characters of [A-Za-z0-9_.:-]");
-      return out;
+      return false;
     }
-    if (!read_req_id(r, false, txn.req_id)) return out;
-    if (!read_terminal(r, txn.terminal)) return out;
-    if (!read_scenario(r, txn.scenario)) return out;
-    if (!read_ts(r, true, txn.ts_ms)) return out;
-    if (!read_credential(obj, out.error, txn.credential)) return out;
-    if (!read_amount(r, true, txn.amount_fen)) return out;
+    if (!read_req_id(r, false, txn.req_id)) return false;
+    if (!read_terminal(r, txn.terminal)) return false;
+    if (!read_scenario(r, txn.scenario)) return false;
+    if (!read_ts(r, true, txn.ts_ms)) return false;
+    if (!read_credential(obj, err, txn.credential)) return false;
+    if (!read_amount(r, true, txn.amount_fen)) return false;
     std::string result;
-    if (!r.string("result", true, result)) return out;
+    if (!r.string("result", true, result)) return false;
     if (result == "approved") {
       txn.result = TxnResult::approved;
     } else if (result == "declined") {
       txn.result = TxnResult::declined;
     } else {
       r.invalid("result", "must be \"approved\" or \"declined\"");
-      return out;
+      return false;
     }
-    if (!r.string("reason", false, txn.reason)) return out;
+    if (!r.string("reason", false, txn.reason)) return false;
     if (!chars_ok(txn.reason, 0, kMaxTxnReasonLen, is_printable_ascii)) {
       r.invalid("reason", "must be at most 64 printable ASCII characters");
-      return out;
+      return false;
     }
     std::string mode;
-    if (!r.string("mode", false, mode)) return out;
+    if (!r.string("mode", false, mode)) return false;
     if (mode == "online") {
       txn.mode = AuthMode::online;
     } else if (mode.empty() || mode == "offline") {
       txn.mode = AuthMode::offline;
     } else {
       r.invalid("mode", "must be \"online\" or \"offline\"");
+      return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Parsed<TxnMessage> parse_txn(std::string_view payload) {
+  Parsed<TxnMessage> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    TxnMessage txn;
+    if (!read_txn_fields(obj, out.error, txn)) return out;
+    out.value = std::move(txn);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+Parsed<TxnBatchMessage> parse_txn_batch(std::string_view payload, std::size_t max_records) {
+  Parsed<TxnBatchMessage> out;
+  try {
+    Json obj;
+    const bool opened = open_message(payload, obj, out.error);
+    // The batch id, when readable, so that the terminal can match the refusal.
+    out.error.txn_id.clear();
+    if (obj.is_object()) {
+      auto id = obj.find("batch_id");
+      if (id != obj.end() && id->is_string()) out.error.txn_id = id->get<std::string>();
+    }
+    if (!opened) return out;
+    FieldReader r(obj, "", out.error);
+    TxnBatchMessage batch;
+    if (!r.string("batch_id", true, batch.batch_id)) return out;
+    if (!chars_ok(batch.batch_id, 1, kMaxIdLen, is_txn_id_char)) {
+      r.invalid("batch_id", "must be 1..64 characters of [A-Za-z0-9_.:-]");
       return out;
     }
-    out.value = std::move(txn);
+    if (!read_terminal(r, batch.terminal)) return out;
+    auto it = obj.find("records");
+    if (it == obj.end() || it->is_null()) {
+      set_error(out.error, Reason::missing_field, "missing field 'records'");
+      return out;
+    }
+    if (!it->is_array()) {
+      set_error(out.error, Reason::wrong_type, "field 'records' must be an array");
+      return out;
+    }
+    if (it->empty() || it->size() > max_records) {
+      r.invalid("records", "must hold 1.." + std::to_string(max_records) + " records");
+      return out;
+    }
+    batch.records.reserve(it->size());
+    for (const Json& rec : *it) {
+      Parsed<TxnMessage> one;
+      if (!rec.is_object()) {
+        set_error(one.error, Reason::malformed_json, "record must be a JSON object");
+      } else {
+        fill_ids(rec, one.error);
+        // A record may repeat the envelope's "v"; it must then be the same version.
+        FieldReader rv(rec, "", one.error);
+        std::int64_t v = kVersion;
+        TxnMessage txn;
+        if (!rv.integer("v", false, v)) {
+          // not an integer: the error is recorded
+        } else if (v != kVersion) {
+          set_error(one.error, Reason::unsupported_version,
+                    "protocol version " + std::to_string(v) + " is not supported (expected 1)");
+        } else if (read_txn_fields(rec, one.error, txn)) {
+          one.value = std::move(txn);
+        }
+      }
+      batch.records.push_back(std::move(one));
+    }
+    out.value = std::move(batch);
   } catch (const std::exception&) {
     out.value.reset();
     set_error(out.error, Reason::malformed_json, "payload could not be read");
@@ -616,6 +694,36 @@ std::string serialize_txn_error(const ParseError& error) {
   }
 }
 
+std::string serialize(const TxnBatchAck& a) {
+  try {
+    OrderedJson j;
+    j["v"] = kVersion;
+    j["batch_id"] = a.batch_id;
+    if (a.rejected) {
+      j["status"] = "rejected";
+      put_reason(j, a.reason);
+      j["detail"] = a.detail;
+      return dump(j);
+    }
+    j["status"] = "acked";
+    OrderedJson acks = OrderedJson::array();
+    for (const auto& item : a.acks) {
+      OrderedJson one;
+      one["txn_id"] = item.ack.txn_id;
+      one["status"] = std::string(to_string(item.ack.status));
+      if (item.ack.status == AckStatus::rejected) {
+        one["reason"] = std::string(reason_code(item.ack.reason));
+        one["detail"] = item.detail;
+      }
+      acks.push_back(std::move(one));
+    }
+    j["acks"] = std::move(acks);
+    return dump(j);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 // -----------------------------------------------------------------------------------------------
 // Messages from terminals, serialized (simulator, tests).
 
@@ -635,20 +743,42 @@ std::string serialize(const AuthRequest& r) {
   }
 }
 
+namespace {
+OrderedJson txn_json(const TxnMessage& t, bool with_version) {
+  OrderedJson j;
+  if (with_version) j["v"] = kVersion;
+  j["txn_id"] = t.txn_id;
+  j["req_id"] = t.req_id;
+  j["terminal"] = t.terminal;
+  j["scenario"] = t.scenario;
+  j["ts"] = t.ts_ms;
+  j["credential"] = credential_json(t.credential);
+  j["amount_fen"] = t.amount_fen;
+  j["result"] = std::string(to_string(t.result));
+  if (!t.reason.empty()) j["reason"] = t.reason;
+  if (t.mode == AuthMode::online) j["mode"] = "online";
+  return j;
+}
+}  // namespace
+
 std::string serialize(const TxnMessage& t) {
+  try {
+    return dump(txn_json(t, true));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::string serialize_txn_batch(std::string_view batch_id, std::string_view terminal,
+                                const std::vector<TxnMessage>& records) {
   try {
     OrderedJson j;
     j["v"] = kVersion;
-    j["txn_id"] = t.txn_id;
-    j["req_id"] = t.req_id;
-    j["terminal"] = t.terminal;
-    j["scenario"] = t.scenario;
-    j["ts"] = t.ts_ms;
-    j["credential"] = credential_json(t.credential);
-    j["amount_fen"] = t.amount_fen;
-    j["result"] = std::string(to_string(t.result));
-    if (!t.reason.empty()) j["reason"] = t.reason;
-    if (t.mode == AuthMode::online) j["mode"] = "online";
+    j["batch_id"] = std::string(batch_id);
+    j["terminal"] = std::string(terminal);
+    OrderedJson recs = OrderedJson::array();
+    for (const auto& t : records) recs.push_back(txn_json(t, false));
+    j["records"] = std::move(recs);
     return dump(j);
   } catch (const std::exception&) {
     return {};
@@ -742,6 +872,64 @@ Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
     } else {
       r.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
       return out;
+    }
+    out.value = std::move(ack);
+  } catch (const std::exception&) {
+    out.value.reset();
+    set_error(out.error, Reason::malformed_json, "payload could not be read");
+  }
+  return out;
+}
+
+Parsed<TxnBatchAck> parse_txn_batch_ack(std::string_view payload) {
+  Parsed<TxnBatchAck> out;
+  try {
+    Json obj;
+    if (!open_message(payload, obj, out.error)) return out;
+    FieldReader r(obj, "", out.error);
+    TxnBatchAck ack;
+    if (!r.string("batch_id", true, ack.batch_id)) return out;
+    std::string status;
+    if (!r.string("status", true, status)) return out;
+    if (status == "rejected") {
+      ack.rejected = true;
+      if (!read_reason_code(r, ack.reason)) return out;
+      if (!r.string("detail", false, ack.detail)) return out;
+      out.value = std::move(ack);
+      return out;
+    }
+    if (status != "acked") {
+      r.invalid("status", "must be \"acked\" or \"rejected\"");
+      return out;
+    }
+    auto it = obj.find("acks");
+    if (it == obj.end() || !it->is_array()) {
+      set_error(out.error, Reason::missing_field, "missing field 'acks'");
+      return out;
+    }
+    for (const Json& one : *it) {
+      if (!one.is_object()) {
+        set_error(out.error, Reason::wrong_type, "each of 'acks' must be an object");
+        return out;
+      }
+      FieldReader ri(one, "acks[].", out.error);
+      TxnBatchAck::Item item;
+      if (!ri.string("txn_id", true, item.ack.txn_id)) return out;
+      std::string st;
+      if (!ri.string("status", true, st)) return out;
+      if (st == "stored") {
+        item.ack.status = AckStatus::stored;
+      } else if (st == "duplicate") {
+        item.ack.status = AckStatus::duplicate;
+      } else if (st == "rejected") {
+        item.ack.status = AckStatus::rejected;
+        if (!read_reason_code(ri, item.ack.reason)) return out;
+        if (!ri.string("detail", false, item.detail)) return out;
+      } else {
+        ri.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
+        return out;
+      }
+      ack.acks.push_back(std::move(item));
     }
     out.value = std::move(ack);
   } catch (const std::exception&) {

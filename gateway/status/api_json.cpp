@@ -72,6 +72,7 @@ std::string status_json(const StatusSnapshot& s) {
               {"stored", s.txn_stored},
               {"duplicate", s.txn_duplicate},
               {"rejected", s.txn_rejected},
+              {"batches", s.txn_batches},
               {"dropped_messages", s.dropped}};
   j["store"] = {
       {"queued", s.store_queued}, {"writable", s.store_writable}, {"over_quota", s.over_quota}};

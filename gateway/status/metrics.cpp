@@ -97,6 +97,9 @@ std::string format_metrics(const StatusSnapshot& s) {
   w.sample("yktgw_txn_records_total", s.txn_stored, label("outcome", "stored"));
   w.sample("yktgw_txn_records_total", s.txn_duplicate, label("outcome", "duplicate"));
   w.sample("yktgw_txn_records_total", s.txn_rejected, label("outcome", "rejected"));
+  w.family("yktgw_txn_batches_total", "counter",
+           "Bulk uploads (txn/batch messages); their records count in yktgw_txn_records_total");
+  w.sample("yktgw_txn_batches_total", s.txn_batches);
   w.family("yktgw_messages_dropped_total", "counter",
            "Terminal messages dropped because the queue was full or the gateway was stopping");
   w.sample("yktgw_messages_dropped_total", s.dropped);

@@ -65,6 +65,7 @@ struct StatusSnapshot {
   std::uint64_t txn_stored = 0;
   std::uint64_t txn_duplicate = 0;
   std::uint64_t txn_rejected = 0;
+  std::uint64_t txn_batches = 0;  // txn/batch messages (their records count above)
   std::uint64_t dropped = 0;  // queue full or stopping
   LatencySnapshot auth_latency;
   std::uint64_t store_queued = 0;

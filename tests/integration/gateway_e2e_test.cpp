@@ -261,6 +261,64 @@ TEST_F(GatewayTest, TenThousandRecordsFromSeveralClientsAreStoredExactlyOnce) {
   }
 }
 
+// Bulk upload through the real broker: one txn/batch message, one txn/batch/ack once every
+// record is committed; the resend of the same batch comes back as duplicates.
+TEST_F(GatewayTest, BulkUploadIsStoredOnceAndAckedPerBatch) {
+  constexpr int kBatches = 6;
+  constexpr int kPerBatch = 300;
+  const std::string t = "bus-0231";
+  TestClient c(broker_->uri(), t, {topic(t, "txn/batch/ack")});
+  auto batch_payload = [&](int b) {
+    json batch = {{"v", 1}, {"batch_id", t + ":b-" + std::to_string(b)}, {"terminal", t}};
+    batch["records"] = json::array();
+    for (int i = 0; i < kPerBatch; ++i) {
+      json rec = json::parse(
+          txn_json(t, t + ":" + std::to_string(b * kPerBatch + i), active_, 200));
+      rec.erase("v");
+      batch["records"].push_back(std::move(rec));
+    }
+    if (b == 0) batch["records"][7]["amount_fen"] = -5;  // one bad record
+    return batch.dump();
+  };
+  auto collect = [&](std::map<std::string, json>& acks) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (acks.size() < static_cast<std::size_t>(kBatches) &&
+           std::chrono::steady_clock::now() < deadline) {
+      auto r = c.wait_for([](const Received&) { return true; }, 1s);
+      if (!r) continue;
+      json j = json::parse(r->payload, nullptr, false);
+      ASSERT_TRUE(j.is_object()) << r->payload;
+      EXPECT_FALSE(acks.count(j.value("batch_id", ""))) << "one ack per batch";
+      acks[j.value("batch_id", "")] = j;
+    }
+  };
+  std::map<std::string, json> first, second;
+  for (int b = 0; b < kBatches; ++b) c.publish(topic(t, "txn/batch"), batch_payload(b));
+  collect(first);
+  for (int b = 0; b < kBatches; ++b) c.publish(topic(t, "txn/batch"), batch_payload(b));
+  collect(second);
+  ASSERT_EQ(first.size(), static_cast<std::size_t>(kBatches));
+  ASSERT_EQ(second.size(), static_cast<std::size_t>(kBatches));
+  std::map<std::string, int> first_status, second_status;
+  for (const auto& [id, j] : first) {
+    EXPECT_EQ(j.value("status", ""), "acked") << j.dump();
+    ASSERT_EQ(j["acks"].size(), static_cast<std::size_t>(kPerBatch));
+    for (const auto& a : j["acks"]) ++first_status[a.value("status", "")];
+  }
+  for (const auto& [id, j] : second)
+    for (const auto& a : j["acks"]) ++second_status[a.value("status", "")];
+  EXPECT_EQ(first_status["stored"], kBatches * kPerBatch - 1);
+  EXPECT_EQ(first_status["rejected"], 1);
+  EXPECT_EQ(first["bus-0231:b-0"]["acks"][7].value("reason", ""), "invalid_value");
+  EXPECT_EQ(second_status["duplicate"], kBatches * kPerBatch - 1);
+  EXPECT_EQ(second_status["rejected"], 1);
+  const std::string db = files_.data_dir + "/records.db";
+  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn"), kBatches * kPerBatch - 1);
+  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn WHERE terminal = 'bus-0231' AND txn_id = "
+                           "'bus-0231:7'"),
+            0);
+}
+
 TEST_F(GatewayTest, SigtermFlushesAcksAndExitsZeroWithinFiveSeconds) {
   const std::string t = "ct-0006";
   TestClient c(broker_->uri(), t, {topic(t, "txn/ack")});

@@ -658,6 +658,171 @@ TEST_F(DispatcherTest, RejectionEchoesTheTxnIdWhenReadable) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bulk upload (txn/batch)
+
+constexpr const char* kBatchTopic = "ykt/v1/xiangkou/ct-1/txn/batch";
+constexpr const char* kBatchAckTopic = "ykt/v1/xiangkou/ct-1/txn/batch/ack";
+
+InboundMessage batch_msg(const std::vector<protocol::TxnMessage>& records,
+                         std::string terminal = "ct-1") {
+  return inbound(kBatchTopic, protocol::serialize_txn_batch("ct-1:b-7", terminal, records));
+}
+
+protocol::TxnBatchAck as_batch_ack(const OutboundMessage& m) {
+  auto p = protocol::parse_txn_batch_ack(m.payload);
+  EXPECT_TRUE(p.ok()) << m.payload;
+  return p.ok() ? *p.value : protocol::TxnBatchAck{};
+}
+
+TEST_F(DispatcherTest, BatchIsAckedOnceAfterItsLastRecordCommits) {
+  store_.set_mode(FakeStore::Mode::hold);
+  process(batch_msg({txn_message(kActive, "ct-1:1"), txn_message(kLost, "ct-1:2"),
+                     txn_message(kUnknown, "ct-1:3")}));
+  ASSERT_EQ(store_.held(), 3u);
+  EXPECT_TRUE(sent().empty()) << "acked before the commit";
+  store_.complete_held(StoreOutcome::stored);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].topic, kBatchAckTopic);
+  auto ack = as_batch_ack(out[0]);
+  EXPECT_EQ(ack.batch_id, "ct-1:b-7");
+  EXPECT_FALSE(ack.rejected);
+  ASSERT_EQ(ack.acks.size(), 3u);
+  EXPECT_EQ(ack.acks[0].ack, (TxnAck{"ct-1:1", AckStatus::stored, Reason::ok}));
+  EXPECT_EQ(ack.acks[1].ack, (TxnAck{"ct-1:2", AckStatus::stored, Reason::ok}));
+  EXPECT_EQ(ack.acks[2].ack, (TxnAck{"ct-1:3", AckStatus::stored, Reason::ok}));
+  const auto s = stats();
+  EXPECT_EQ(s.txn_batches, 1u);
+  EXPECT_EQ(s.txn_received, 3u);
+  EXPECT_EQ(s.txn_stored, 3u);
+  // The records are stored as single ones would be: tokens and masks, never the number.
+  auto records = store_.records();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1].card.token, tok_.token(kLost));
+  for (const auto& r : records)
+    for (const auto& str : strings_of(r)) EXPECT_THAT(str, Not(HasSubstr("19900101")));
+}
+
+TEST_F(DispatcherTest, BatchRejectsBadRecordsAndStoresTheOthers) {
+  Json batch = Json::parse(protocol::serialize_txn_batch(
+      "ct-1:b-8", "ct-1",
+      {txn_message(kActive, "ct-1:1"), txn_message(kActive, "ct-1:2"),
+       txn_message(kActive, "ct-1:3"), txn_message(kActive, "ct-1:4"),
+       txn_message(kActive, "ct-1:5")}));
+  batch["records"][1].erase("result");
+  batch["records"][2]["terminal"] = "ct-2";
+  batch["records"][3] = "not an object";
+  batch["records"][4]["v"] = 2;
+  process(inbound(kBatchTopic, batch.dump()));
+  auto records = store_.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].txn_id, "ct-1:1");
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  auto ack = as_batch_ack(out[0]);
+  ASSERT_EQ(ack.acks.size(), 5u);
+  EXPECT_EQ(ack.acks[0].ack.status, AckStatus::stored);
+  EXPECT_EQ(ack.acks[1].ack, (TxnAck{"ct-1:2", AckStatus::rejected, Reason::missing_field}));
+  EXPECT_THAT(ack.acks[1].detail, HasSubstr("result"));
+  EXPECT_EQ(ack.acks[2].ack, (TxnAck{"ct-1:3", AckStatus::rejected, Reason::terminal_mismatch}));
+  EXPECT_EQ(ack.acks[3].ack, (TxnAck{"", AckStatus::rejected, Reason::malformed_json}));
+  EXPECT_EQ(ack.acks[4].ack,
+            (TxnAck{"ct-1:5", AckStatus::rejected, Reason::unsupported_version}));
+  EXPECT_THAT(out[0].payload, Not(HasSubstr(kActive)));
+  const auto s = stats();
+  EXPECT_EQ(s.txn_received, 5u);
+  EXPECT_EQ(s.txn_rejected, 4u);
+  EXPECT_EQ(s.txn_stored, 1u);
+}
+
+TEST_F(DispatcherTest, BatchOfOnlyBadRecordsIsAnsweredAtOnce) {
+  Json batch = Json::parse(
+      protocol::serialize_txn_batch("ct-1:b-9", "ct-1", {txn_message(kActive, "ct-1:1")}));
+  batch["records"][0]["amount_fen"] = "12.00";
+  process(inbound(kBatchTopic, batch.dump()));
+  EXPECT_TRUE(store_.records().empty());
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  auto ack = as_batch_ack(out[0]);
+  ASSERT_EQ(ack.acks.size(), 1u);
+  EXPECT_EQ(ack.acks[0].ack, (TxnAck{"ct-1:1", AckStatus::rejected, Reason::wrong_type}));
+}
+
+TEST_F(DispatcherTest, ResentBatchIsAckedAsDuplicates) {
+  store_.set_mode(FakeStore::Mode::complete_now, StoreOutcome::duplicate);
+  process(batch_msg({txn_message(kActive, "ct-1:1"), txn_message(kActive, "ct-1:2")}));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  auto ack = as_batch_ack(out[0]);
+  ASSERT_EQ(ack.acks.size(), 2u);
+  EXPECT_EQ(ack.acks[0].ack.status, AckStatus::duplicate);
+  EXPECT_EQ(ack.acks[1].ack.status, AckStatus::duplicate);
+  EXPECT_EQ(stats().txn_duplicate, 2u);
+}
+
+TEST_F(DispatcherTest, BatchWithARecordTheStoreFailedOrRefusedIsNotAcked) {
+  store_.set_mode(FakeStore::Mode::hold);
+  process(batch_msg({txn_message(kActive, "ct-1:1"), txn_message(kActive, "ct-1:2")}));
+  store_.complete_held(StoreOutcome::failed);
+  EXPECT_TRUE(sent().empty());
+  EXPECT_EQ(stats().txn_store_failed, 2u);
+
+  store_.set_mode(FakeStore::Mode::refuse);
+  process(batch_msg({txn_message(kActive, "ct-1:3")}));
+  EXPECT_TRUE(sent().empty());
+  EXPECT_EQ(stats().txn_store_busy, 1u);
+}
+
+TEST_F(DispatcherTest, WholeBatchIsRefusedForWhatSpoilsAllOfIt) {
+  DispatcherOptions o = options();
+  o.max_batch_records = 2;
+  o.max_batch_payload_bytes = 4096;
+  make(o);
+  const auto three = protocol::serialize_txn_batch(
+      "ct-1:b-3", "ct-1",
+      {txn_message(kActive, "ct-1:1"), txn_message(kActive, "ct-1:2"),
+       txn_message(kActive, "ct-1:3")});
+  Json no_records = Json::parse(three);
+  no_records["records"] = Json::array();
+  Json not_array = Json::parse(three);
+  not_array["records"] = "x";
+  Json bad_id = Json::parse(three);
+  bad_id["batch_id"] = "a b";
+  struct Case {
+    const char* name;
+    std::string payload;
+    Reason reason;
+    std::string batch_id;
+  } cases[] = {
+      {"not json", "{\"v\":1,\"batch_id\":", Reason::malformed_json, ""},
+      {"too many records", three, Reason::invalid_value, "ct-1:b-3"},
+      {"no records", no_records.dump(), Reason::invalid_value, "ct-1:b-3"},
+      {"records not an array", not_array.dump(), Reason::wrong_type, "ct-1:b-3"},
+      {"bad batch id", bad_id.dump(), Reason::invalid_value, "a b"},
+      {"too large", std::string(5000, ' ') + three, Reason::payload_too_large, ""},
+      {"another terminal",
+       protocol::serialize_txn_batch("ct-1:b-4", "ct-2", {txn_message(kActive, "ct-1:1")}),
+       Reason::terminal_mismatch, "ct-1:b-4"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::size_t before = sent().size();
+    process(inbound(kBatchTopic, c.payload));
+    auto out = sent();
+    ASSERT_EQ(out.size(), before + 1);
+    EXPECT_EQ(out.back().topic, kBatchAckTopic);
+    auto ack = as_batch_ack(out.back());
+    EXPECT_TRUE(ack.rejected);
+    EXPECT_EQ(ack.reason, c.reason);
+    EXPECT_EQ(ack.batch_id, c.batch_id);
+    EXPECT_TRUE(ack.acks.empty());
+    EXPECT_THAT(out.back().payload, Not(HasSubstr(kActive)));
+  }
+  EXPECT_TRUE(store_.records().empty());
+  EXPECT_EQ(stats().txn_batches, std::size(cases));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Terminal status
 
 TerminalStatus terminal_status(TerminalState state, std::string kind = "",

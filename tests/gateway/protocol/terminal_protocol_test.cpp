@@ -142,6 +142,11 @@ TEST(Topic, Builders) {
   EXPECT_EQ(subscription_filter("xiangkou", TopicKind::auth_req), "ykt/v1/xiangkou/+/auth/req");
   EXPECT_EQ(subscription_filter("xiangkou", TopicKind::txn), "ykt/v1/xiangkou/+/txn");
   EXPECT_EQ(subscription_filter("xiangkou", TopicKind::status), "ykt/v1/xiangkou/+/status");
+  EXPECT_EQ(txn_batch_topic(a), "ykt/v1/xiangkou/ct-0001/txn/batch");
+  EXPECT_EQ(txn_batch_ack_topic(a), "ykt/v1/xiangkou/ct-0001/txn/batch/ack");
+  EXPECT_EQ(subscription_filter("xiangkou", TopicKind::txn_batch), "ykt/v1/xiangkou/+/txn/batch");
+  // The gateway's own reply topics are not requests.
+  EXPECT_FALSE(parse_topic(txn_batch_ack_topic(a)));
 }
 
 TEST(Topic, BuiltInboundTopicsParseBack) {
@@ -149,6 +154,7 @@ TEST(Topic, BuiltInboundTopicsParseBack) {
   EXPECT_EQ(parse_topic(auth_request_topic(a)), (ParsedTopic{TopicKind::auth_req, a}));
   EXPECT_EQ(parse_topic(txn_topic(a)), (ParsedTopic{TopicKind::txn, a}));
   EXPECT_EQ(parse_topic(status_topic(a)), (ParsedTopic{TopicKind::status, a}));
+  EXPECT_EQ(parse_topic(txn_batch_topic(a)), (ParsedTopic{TopicKind::txn_batch, a}));
 }
 
 TEST(Topic, IsValidId) {
@@ -642,6 +648,83 @@ TEST(Txn, TxnIdCharacters) {
   EXPECT_TRUE(parse_txn(dump(with(valid_txn(), "/txn_id", Json(std::string(64, '9'))))).ok());
 }
 
+// ---------------------------------------------------------------------------------------------
+// txn/batch
+
+Json valid_batch(int n = 2) {
+  Json b = {{"v", 1}, {"batch_id", "ct-0001:b-1"}, {"terminal", "ct-0001"}};
+  b["records"] = Json::array();
+  for (int i = 0; i < n; ++i) {
+    Json r = valid_txn();
+    r.erase("v");
+    r["txn_id"] = "ct-0001:" + std::to_string(i);
+    b["records"].push_back(r);
+  }
+  return b;
+}
+
+TEST(TxnBatch, ParsesEachRecordOnItsOwn) {
+  Json b = valid_batch(3);
+  b["records"][1]["amount_fen"] = 1.5;
+  b["records"][2]["v"] = 1;  // a record may repeat the version
+  auto p = parse_txn_batch(dump(b), 500);
+  ASSERT_TRUE(p.ok()) << p.error.detail;
+  EXPECT_EQ(p.value->batch_id, "ct-0001:b-1");
+  EXPECT_EQ(p.value->terminal, "ct-0001");
+  ASSERT_EQ(p.value->records.size(), 3u);
+  ASSERT_TRUE(p.value->records[0].ok());
+  EXPECT_EQ(p.value->records[0].value->txn_id, "ct-0001:0");
+  EXPECT_EQ(p.value->records[0].value->credential.card_no, "500156199001011234");
+  ASSERT_FALSE(p.value->records[1].ok());
+  EXPECT_EQ(p.value->records[1].error.reason, Reason::wrong_type);
+  EXPECT_EQ(p.value->records[1].error.txn_id, "ct-0001:1");
+  EXPECT_TRUE(p.value->records[2].ok());
+}
+
+TEST(TxnBatch, RefusesTheWholeBatchForItsEnvelope) {
+  EXPECT_EQ(parse_txn_batch(dump(valid_batch(3)), 2).error.reason, Reason::invalid_value);
+  EXPECT_TRUE(parse_txn_batch(dump(valid_batch(2)), 2).ok());
+  Json no_terminal = valid_batch();
+  no_terminal.erase("terminal");
+  auto p = parse_txn_batch(dump(no_terminal), 500);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error.reason, Reason::missing_field);
+  EXPECT_EQ(p.error.txn_id, "ct-0001:b-1") << "the batch id, to match the refusal";
+  Json v2 = valid_batch();
+  v2["v"] = 2;
+  EXPECT_EQ(parse_txn_batch(dump(v2), 500).error.reason, Reason::unsupported_version);
+  Json obj_records = valid_batch();
+  obj_records["records"] = Json::object();
+  EXPECT_EQ(parse_txn_batch(dump(obj_records), 500).error.reason, Reason::wrong_type);
+  EXPECT_EQ(parse_txn_batch("[]", 500).error.reason, Reason::malformed_json);
+}
+
+TEST(TxnBatch, SerializedBatchAndAckParseBack) {
+  auto p = parse_txn_batch(dump(valid_batch(2)), 500);
+  ASSERT_TRUE(p.ok());
+  std::vector<TxnMessage> recs{*p.value->records[0].value, *p.value->records[1].value};
+  auto again = parse_txn_batch(serialize_txn_batch("b", "ct-0001", recs), 500);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again.value->records[1].value, recs[1]);
+
+  TxnBatchAck ack;
+  ack.batch_id = "b";
+  ack.acks = {{TxnAck{"t1", AckStatus::stored, Reason::ok}, ""},
+              {TxnAck{"t2", AckStatus::duplicate, Reason::ok}, ""},
+              {TxnAck{"t3", AckStatus::rejected, Reason::missing_field}, "missing field 'ts'"}};
+  auto a = parse_txn_batch_ack(serialize(ack));
+  ASSERT_TRUE(a.ok()) << a.error.detail;
+  EXPECT_EQ(*a.value, ack);
+  TxnBatchAck refused;
+  refused.batch_id = "b";
+  refused.rejected = true;
+  refused.reason = Reason::payload_too_large;
+  refused.detail = "too big";
+  auto r = parse_txn_batch_ack(serialize(refused));
+  ASSERT_TRUE(r.ok()) << r.error.detail;
+  EXPECT_EQ(*r.value, refused);
+}
+
 std::vector<FieldCase> txn_cases() {
   const std::string txn_rule = "field 'txn_id' must be 1..64 characters of [A-Za-z0-9_.:-]";
   std::vector<FieldCase> cases = {
@@ -1045,7 +1128,8 @@ std::vector<DocExample> doc_json_blocks(const std::vector<std::string>& lines) {
 }
 
 const std::set<std::string> kExampleKinds = {
-    "auth_req", "auth_resp", "txn", "txn_ack", "status", "error_auth_resp", "error_txn_ack"};
+    "auth_req",      "auth_resp",     "txn",       "txn_ack",      "status",
+    "error_auth_resp", "error_txn_ack", "txn_batch", "txn_batch_ack"};
 
 // One example; ASSERTs end only this example, so every broken example is reported.
 void check_example(const DocExample& b) {
@@ -1070,6 +1154,19 @@ void check_example(const DocExample& b) {
     EXPECT_EQ(parse_json(serialize(*p.value)), doc);
   } else if (b.kind == "txn_ack") {
     auto p = parse_txn_ack(b.body);
+    ASSERT_TRUE(p.ok()) << p.error.detail;
+    EXPECT_EQ(parse_json(serialize(*p.value)), doc);
+  } else if (b.kind == "txn_batch") {
+    auto p = parse_txn_batch(b.body, 500);
+    ASSERT_TRUE(p.ok()) << p.error.detail;
+    std::vector<TxnMessage> records;
+    for (const auto& one : p.value->records) {
+      ASSERT_TRUE(one.ok()) << one.error.detail;
+      records.push_back(*one.value);
+    }
+    EXPECT_EQ(parse_json(serialize_txn_batch(p.value->batch_id, p.value->terminal, records)), doc);
+  } else if (b.kind == "txn_batch_ack") {
+    auto p = parse_txn_batch_ack(b.body);
     ASSERT_TRUE(p.ok()) << p.error.detail;
     EXPECT_EQ(parse_json(serialize(*p.value)), doc);
   } else if (b.kind == "error_auth_resp") {
