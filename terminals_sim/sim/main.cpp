@@ -88,6 +88,9 @@ void add_run_options(CLI::App& app, RunOptions& o) {
   app.add_option("--disconnect-every-s", o.disconnect_every_s,
                  "mean seconds between random link drops of any terminal; 0: none")
       ->capture_default_str();
+  app.add_option("--bulk-records", o.bulk_records,
+                 "records a terminal holding several sends in one txn/batch message; 1: none")
+      ->capture_default_str();
   app.add_option("--summary-s", o.summary_s, "soak: seconds between summaries")
       ->capture_default_str();
 }

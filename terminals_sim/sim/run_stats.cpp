@@ -25,6 +25,7 @@ std::string summary_json(const RunStats& s) {
   j["txn_duplicate"] = s.txn_duplicate;
   j["txn_rejected"] = s.txn_rejected;
   j["txn_pending"] = s.txn_pending;
+  j["txn_batches"] = s.txn_batches;
   j["errors"] = s.errors;
   j["decline_reasons"] = nlohmann::ordered_json::object();
   for (const auto& [reason, n] : s.decline_reasons) j["decline_reasons"][reason] = n;
@@ -85,7 +86,7 @@ std::string report_json(const RunStats& s, const RunInfo& info) {
   j["records"] = {{"sent", s.txn_sent},         {"acked", s.txn_acked},
                   {"stored", s.txn_stored},     {"duplicate", s.txn_duplicate},
                   {"rejected", s.txn_rejected}, {"pending", s.txn_pending},
-                  {"resent", s.txn_resent}};
+                  {"resent", s.txn_resent},     {"batches", s.txn_batches}};
   j["outages"] = {{"outages", s.outages},
                   {"offline_taps_stored", s.offline_taps_stored},
                   {"offline_taps_skipped", s.offline_taps_skipped},

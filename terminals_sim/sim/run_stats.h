@@ -38,6 +38,7 @@ struct RunStats {
   std::uint64_t txn_duplicate = 0;
   std::uint64_t txn_rejected = 0;
   std::uint64_t txn_pending = 0;
+  std::uint64_t txn_batches = 0;  // txn/batch messages published (first sends and resends)
 
   // Rejected acks, unreadable replies, failed subscriptions.
   std::uint64_t errors = 0;

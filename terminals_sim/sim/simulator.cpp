@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -83,9 +84,11 @@ std::string masked(const std::string& card_no) {
 
 // A message as Paho delivered it, stamped on arrival so that queueing inside the simulator
 // does not count as gateway latency.
+enum class InboundKind : std::uint8_t { auth_resp, txn_ack, batch_ack };
+
 struct Inbound {
   std::uint32_t terminal = 0;
-  bool is_ack = false;  // txn/ack, else auth/resp
+  InboundKind kind = InboundKind::auth_resp;
   std::string payload;
   TimePoint received;
 };
@@ -131,6 +134,8 @@ class Terminal final : public paho::iaction_listener {
     resp_topic_ = protocol::auth_response_topic(address);
     txn_topic_ = protocol::txn_topic(address);
     ack_topic_ = protocol::txn_ack_topic(address);
+    batch_topic_ = protocol::txn_batch_topic(address);
+    batch_ack_topic_ = protocol::txn_batch_ack_topic(address);
     status_topic_ = protocol::status_topic(address);
 
     client_ = std::make_unique<paho::async_client>(
@@ -139,7 +144,11 @@ class Terminal final : public paho::iaction_listener {
     client_->set_connection_lost_handler([this](const std::string&) { ++disconnects_; });
     client_->set_message_callback([this](paho::const_message_ptr m) {
       const auto received = Clock::now();
-      inbox_.push(Inbound{index_, m->get_topic() == ack_topic_, m->to_string(), received});
+      const std::string& topic = m->get_topic();
+      const InboundKind kind = topic == ack_topic_         ? InboundKind::txn_ack
+                               : topic == batch_ack_topic_ ? InboundKind::batch_ack
+                                                           : InboundKind::auth_resp;
+      inbox_.push(Inbound{index_, kind, m->to_string(), received});
     });
 
     paho::connect_options_builder b;
@@ -223,6 +232,7 @@ class Terminal final : public paho::iaction_listener {
   const std::string& scenario() const { return scenario_; }
   const std::string& req_topic() const { return req_topic_; }
   const std::string& txn_topic() const { return txn_topic_; }
+  const std::string& batch_topic() const { return batch_topic_; }
 
   // Touched only by the run loop.
   std::uint64_t next_req = 1;
@@ -255,6 +265,7 @@ class Terminal final : public paho::iaction_listener {
     try {
       client_->subscribe(resp_topic_, 1, nullptr, *this);
       client_->subscribe(ack_topic_, 1, nullptr, *this);
+      client_->subscribe(batch_ack_topic_, 1, nullptr, *this);
       client_->publish(status_topic_, status_payload(TerminalState::online), 1, true);
     } catch (const paho::exception&) {
       ++failures_;
@@ -263,7 +274,7 @@ class Terminal final : public paho::iaction_listener {
 
   void on_success(const paho::token& tok) override {
     if (tok.get_type() != paho::token::Type::SUBSCRIBE) return;
-    if (++subscriptions_this_connection_ == 2) {
+    if (++subscriptions_this_connection_ == 3) {
       // Only now can acks reach us, so only now is resending worth it.
       ++sessions_;
       ++session_events_;
@@ -276,7 +287,8 @@ class Terminal final : public paho::iaction_listener {
   std::string broker_;
   std::string scenario_;
   Inbox& inbox_;
-  std::string req_topic_, resp_topic_, txn_topic_, ack_topic_, status_topic_;
+  std::string req_topic_, resp_topic_, txn_topic_, ack_topic_, batch_topic_, batch_ack_topic_,
+      status_topic_;
   paho::connect_options connect_options_;
   std::atomic<int> subscriptions_this_connection_{0};
   std::atomic<std::uint64_t> sessions_{0};
@@ -713,25 +725,51 @@ class LoadRun {
   }
 
   void publish_due_txns(TimePoint now) {
-    for (const auto& id : txns_.take_due(now)) {
+    // Per terminal, in the order they fell due: a terminal holding several records at once
+    // (back from a link loss) uploads them in txn/batch messages of up to bulk_records.
+    std::map<std::uint32_t, std::vector<std::string>> due;
+    for (auto& id : txns_.take_due(now)) {
       const auto* p = txns_.find(id);
-      Terminal& t = *terminals_[p->terminal];
       const TerminalState& st = states_[p->terminal];
       if (st.link_down) {
         // Held on board until the link is back; the reconnect makes it due at once.
         txns_.refused(id, std::max(now + milliseconds(500), st.back_at));
         continue;
       }
-      std::string why;
-      if (t.publish(t.txn_topic(), p->payload, why)) {
-        if (txns_.published(id, now)) {
-          ++stats_.txn_resent;
+      due[p->terminal].push_back(std::move(id));
+    }
+    const auto bulk = static_cast<std::size_t>(std::max(1, o_.bulk_records));
+    for (auto& [term, ids] : due) {
+      Terminal& t = *terminals_[term];
+      for (std::size_t from = 0; from < ids.size(); from += bulk) {
+        const std::size_t n = std::min(bulk, ids.size() - from);
+        std::string why;
+        bool ok = false;
+        if (n == 1) {
+          ok = t.publish(t.txn_topic(), txns_.find(ids[from])->payload, why);
         } else {
-          ++stats_.txn_sent;
+          // The records as they would go one by one ("v" included, which a batch allows).
+          std::string payload = R"({"v":1,"batch_id":")" + t.id() + ":b-" +
+                                std::to_string(++batch_seq_) + R"(","terminal":")" + t.id() +
+                                R"(","records":[)";
+          for (std::size_t i = from; i < from + n; ++i) {
+            if (i > from) payload += ',';
+            payload += txns_.find(ids[i])->payload;
+          }
+          payload += "]}";
+          ok = t.publish(t.batch_topic(), payload, why);
+          if (ok) ++stats_.txn_batches;
         }
-      } else {
-        refused(why);
-        txns_.refused(id, now + kRefusedRetry);
+        for (std::size_t i = from; i < from + n; ++i) {
+          if (!ok) {
+            txns_.refused(ids[i], now + kRefusedRetry);
+          } else if (txns_.published(ids[i], now)) {
+            ++stats_.txn_resent;
+          } else {
+            ++stats_.txn_sent;
+          }
+        }
+        if (!ok) refused(why);
       }
     }
   }
@@ -742,10 +780,16 @@ class LoadRun {
   }
 
   void handle(const Inbound& m) {
-    if (m.is_ack) {
-      handle_txn_ack(m);
-    } else {
-      handle_auth_response(m);
+    switch (m.kind) {
+      case InboundKind::txn_ack:
+        handle_txn_ack(m);
+        break;
+      case InboundKind::batch_ack:
+        handle_batch_ack(m);
+        break;
+      case InboundKind::auth_resp:
+        handle_auth_response(m);
+        break;
     }
   }
 
@@ -883,9 +927,31 @@ class LoadRun {
            "unreadable txn/ack on " + terminals_[m.terminal]->id() + ": " + parsed.error.detail);
       return;
     }
-    const TxnAck& ack = *parsed.value;
+    settle(m.terminal, *parsed.value);
+  }
+
+  void handle_batch_ack(const Inbound& m) {
+    const auto parsed = protocol::parse_txn_batch_ack(m.payload);
+    if (!parsed.ok()) {
+      ++stats_.errors;
+      note("bad_ack", "unreadable txn/batch/ack on " + terminals_[m.terminal]->id() + ": " +
+                          parsed.error.detail);
+      return;
+    }
+    if (parsed.value->rejected) {
+      // Nothing of the batch was stored; its records stay pending and go again.
+      ++stats_.errors;
+      note("rejected", "batch " + parsed.value->batch_id +
+                           " rejected: " + std::string(reason_code(parsed.value->reason)) + " " +
+                           parsed.value->detail);
+      return;
+    }
+    for (const auto& item : parsed.value->acks) settle(m.terminal, item.ack);
+  }
+
+  void settle(std::uint32_t terminal, const TxnAck& ack) {
     const auto* p = txns_.find(ack.txn_id);
-    if (p == nullptr || p->terminal != m.terminal) {
+    if (p == nullptr || p->terminal != terminal) {
       // The usual case is the second ack for a record that was resent before its first ack.
       ++stats_.unmatched;
       return;
@@ -1010,6 +1076,7 @@ class LoadRun {
   double next_s_ = 0;       // its intended send time, seconds from t0_
   std::unordered_set<std::uint32_t> busy_cards_;
   std::uint64_t seen_session_events_ = 0;
+  std::uint64_t batch_seq_ = 0;  // txn/batch ids, unique over the run
   std::vector<std::uint64_t> seen_sessions_;
 
   // Keyed by req_id; includes the requests still waiting in unpublished_.
@@ -1038,6 +1105,8 @@ Result<void> validate(const RunOptions& o) {
     return make_error("invalid_option", "--terminals must be 1..9999");
   }
   if (!(o.rate > 0)) return make_error("invalid_option", "--rate must be > 0");
+  if (o.bulk_records < 1 || o.bulk_records > 500)
+    return make_error("invalid_option", "--bulk-records must be 1..500");
   if (!(o.duration_s >= 0)) return make_error("invalid_option", "--duration must be >= 0");
   if (o.cards < 1) return make_error("invalid_option", "--cards must be >= 1");
   // The protocol's scenario rule (§5): 1..32 of [a-z0-9_].

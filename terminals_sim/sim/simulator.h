@@ -58,6 +58,9 @@ struct RunOptions {
   double bus_outage_s = 0;         // mean length of a bus's link loss; 0: none
   double bus_outage_every_s = 60;  // mean time between a bus's link losses
   double disconnect_every_s = 0;   // mean time between random drops of any terminal; 0: none
+  // Records a terminal holding several due at once (after a link loss) sends in one txn/batch
+  // message (docs/terminal-protocol.md §8.1); 1: always one txn message a record.
+  int bulk_records = 100;
 };
 
 // Checks what the command line cannot: ids usable in topics, sane ranges.

@@ -39,6 +39,8 @@ AUTH_TERMINALS=4
 AUTH_WINDOW=64
 INGEST_TERMINALS=8
 INGEST_WINDOW=4000
+# Bulk upload (txn/batch): records a message, as a bus sends its offline taps on reconnect.
+BULK_RECORDS=100
 
 OUT=$ROOT/build/bench
 LOGS=$OUT/logs
@@ -221,6 +223,9 @@ SQLITE_RPS=$(value_of txn_sqlite_raw_records_per_s)
 run_bench txn_ingest "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
   --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $INGEST_COUNT \
   --baseline "${SQLITE_RPS:-0}"
+run_bench txn_ingest_bulk "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
+  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $((INGEST_COUNT * 2)) \
+  --records-per-message $BULK_RECORDS --name txn_ingest_bulk --baseline "${SQLITE_RPS:-0}"
 
 # ---- gateway memory after the load
 log "gateway memory after auth and ingest load (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -239,7 +244,8 @@ run_bench drain_baseline "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$
 log "platform down; building a backlog of $BACKLOG records"
 stop_proc platform
 run_bench backlog_ingest "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
-  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $BACKLOG --name backlog_ingest
+  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $BACKLOG --name backlog_ingest \
+  --records-per-message $BULK_RECORDS
 BEFORE=$(district_backlog)
 log "district backlog before the platform returns: ${BEFORE:-?} records"
 if [ -z "$BEFORE" ] || [ "$BEFORE" -lt "$BACKLOG" ]; then
@@ -290,7 +296,7 @@ REQUIRED=(
   qr_decisions_1thread card_tap_under_qr_load_p99
   zmq_forward_null_receiver_records_per_s zmq_raw_dealer_router_records_per_s https_forward_records_per_s https_raw_curl_records_per_s drain_link_up_to_all_acked
   auth_throughput auth_p99_at_half_rate auth_sequential_p50
-  txn_sqlite_raw_records_per_s txn_ingest_records_per_s
+  txn_sqlite_raw_records_per_s txn_ingest_records_per_s txn_ingest_bulk_records_per_s
   gateway_rss_idle gateway_hwm_idle gateway_hwm_under_load
   auth_no_backlog_p99 auth_during_drain_p50 auth_during_drain_p99 e2e_drain_platform_up_to_empty
 )

@@ -16,8 +16,11 @@
 //                       [--name PREFIX] [--baseline-p50 MS --baseline-p99 MS]
 //       Open-loop auth requests at a fixed rate until F exists (or SEC passed): p50/p99/max.
 //   mqtt_bench ingest --broker URI --site S --count C [--terminals N] [--window W]
-//                     [--region 500156] [--name PREFIX] [--baseline RPS]
+//                     [--records-per-message K] [--region 500156] [--name PREFIX]
+//                     [--baseline RPS]
 //       Transaction records through MQTT, each counted when its txn/ack says "stored": records/s.
+//       With K > 1 the terminals bulk-upload K records a message on txn/batch (W records in
+//       flight, W/K messages), and a record counts when its txn/batch/ack says "stored".
 //   mqtt_bench sqlite --dir DIR --count C [--batch B]
 //       The ingest baseline: a raw SQLite loop inserting rows of the record store's schema in
 //       transactions of B rows, journal_mode=WAL and synchronous=FULL as the store sets them.
@@ -86,6 +89,7 @@ struct Args {
   double rate = 1000;
   double max_s = 120;
   int batch = 2000;
+  int records_per_message = 1;
   double baseline = 0;
   double baseline_p50 = 0;
   double baseline_p99 = 0;
@@ -132,6 +136,8 @@ Args parse(int argc, char** argv) {
         a.max_s = std::stod(v);
       else if (k == "--batch")
         a.batch = std::stoi(v);
+      else if (k == "--records-per-message")
+        a.records_per_message = std::stoi(v);
       else if (k == "--baseline")
         a.baseline = std::stod(v);
       else if (k == "--baseline-p50")
@@ -145,8 +151,8 @@ Args parse(int argc, char** argv) {
     }
   }
   if (a.terminals < 1 || a.window < 1 || a.count < 1) die("terminals, window, count must be >= 1");
-  if (a.rate <= 0 || a.max_s <= 0 || a.open_s <= 0 || a.batch < 1)
-    die("rates, durations and batch must be > 0");
+  if (a.rate <= 0 || a.max_s <= 0 || a.open_s <= 0 || a.batch < 1 || a.records_per_message < 1)
+    die("rates, durations, batch and records per message must be > 0");
   return a;
 }
 
@@ -304,14 +310,23 @@ int run_echo(const Args& a) {
 
 class Terminals {
  public:
-  enum class Kind { auth, txn };
+  enum class Kind { auth, txn, txn_batch };
+  static const char* request_leaf(Kind k) {
+    return k == Kind::auth ? "auth/req" : k == Kind::txn ? "txn" : "txn/batch";
+  }
+  static const char* reply_leaf(Kind k) {
+    return k == Kind::auth ? "auth/resp" : k == Kind::txn ? "txn/ack" : "txn/batch/ack";
+  }
+  static const char* id_field(Kind k) {
+    return k == Kind::auth ? "req_id" : k == Kind::txn ? "txn_id" : "batch_id";
+  }
   Terminals(const Args& a, const std::string& site, Kind kind, std::size_t capacity)
       : a_(a), site_(site), kind_(kind), sent_ns_(capacity), lat_ns_(capacity) {
     cards_ = make_cards(a.region, 50000);
     run_tag_ = std::to_string(wall_ms());
     for (int i = 0; i < a.terminals; ++i) {
       names_.push_back(terminal_name(i));
-      req_topics_.push_back(topic(site, names_.back(), kind == Kind::auth ? "auth/req" : "txn"));
+      req_topics_.push_back(topic(site, names_.back(), request_leaf(kind)));
     }
     for (int i = 0; i < a.terminals; ++i) {
       clients_.push_back(std::make_unique<Client>(
@@ -323,8 +338,7 @@ class Terminals {
     std::vector<std::thread> connecting;
     for (int i = 0; i < a.terminals; ++i) {
       connecting.emplace_back([this, i, kind] {
-        clients_[static_cast<std::size_t>(i)]->connect(
-            {topic(site_, names_[i], kind == Kind::auth ? "auth/resp" : "txn/ack")});
+        clients_[static_cast<std::size_t>(i)]->connect({topic(site_, names_[i], reply_leaf(kind))});
       });
     }
     for (auto& t : connecting) t.join();
@@ -342,10 +356,24 @@ class Terminals {
     }
   }
 
+  // Request `idx`; for a bulk upload, batch `idx` holding records idx*K .. idx*K+K-1.
   std::string payload(int term, long idx) const {
+    if (kind_ != Kind::txn_batch) return record(term, kind_, idx, true);
+    const long k = a_.records_per_message;
+    std::string p = "{\"v\":1,\"batch_id\":\"b" + run_tag_ + ":" + std::to_string(idx) +
+                    "\",\"terminal\":\"" + names_[term] + "\",\"records\":[";
+    for (long i = 0; i < k; ++i) {
+      if (i > 0) p += ',';
+      p += record(term, Kind::txn, idx * k + i, false);
+    }
+    p += "]}";
+    return p;
+  }
+
+  std::string record(int term, Kind kind, long idx, bool with_version) const {
     const std::string& card = cards_[static_cast<std::size_t>(idx) % cards_.size()];
-    std::string p = "{\"v\":1,";
-    if (kind_ == Kind::auth) {
+    std::string p = with_version ? "{\"v\":1," : "{";
+    if (kind == Kind::auth) {
       p += "\"req_id\":\"r" + run_tag_ + "-" + std::to_string(idx) + "\",";
     } else {
       p += "\"txn_id\":\"t" + run_tag_ + ":" + std::to_string(idx) + "\",\"req_id\":\"\",";
@@ -353,8 +381,8 @@ class Terminals {
     p += "\"terminal\":\"" + names_[term] +
          "\",\"scenario\":\"canteen_campus\",\"ts\":" + std::to_string(wall_ms()) +
          ",\"credential\":{\"type\":\"card\",\"card_no\":\"" + card + "\"},";
-    p += kind_ == Kind::auth ? "\"amount_fen\":1200}"
-                             : "\"amount_fen\":600,\"result\":\"approved\"}";
+    p += kind == Kind::auth ? "\"amount_fen\":1200}"
+                            : "\"amount_fen\":600,\"result\":\"approved\"}";
     return p;
   }
 
@@ -444,10 +472,15 @@ class Terminals {
   void on_reply(int term, const paho::const_message_ptr& m) {
     const auto t = now_ns();
     const std::string& p = m->get_payload_str();
-    const auto id = field(p, kind_ == Kind::auth ? "req_id" : "txn_id");
+    const auto id = field(p, id_field(kind_));
     const long idx = index_of(id);
     if (idx < 0 || static_cast<std::size_t>(idx) >= lat_ns_.size()) return;
-    if (kind_ == Kind::txn && field(p, "status") != "stored") {
+    const bool not_stored =
+        (kind_ == Kind::txn && field(p, "status") != "stored") ||
+        (kind_ == Kind::txn_batch &&
+         (field(p, "status") != "acked" || p.find("\"duplicate\"") != std::string::npos ||
+          p.find("\"rejected\"") != std::string::npos));
+    if (not_stored) {
       ++not_stored_;
       if (not_stored_.load() <= 3) std::fprintf(stderr, "# txn/ack not stored: %s\n", p.c_str());
     }
@@ -571,12 +604,20 @@ int run_openloop(const Args& a) {
 int run_ingest(const Args& a) {
   if (a.broker.empty() || a.site.empty()) die("ingest needs --broker and --site");
   yktgw::bench::BenchReport r(34);
-  Terminals t(a, a.site, Terminals::Kind::txn, static_cast<std::size_t>(a.count) + 16);
+  const long k = a.records_per_message;
+  const bool bulk = k > 1;
+  // Messages: one per record, or batches of k records (the count rounded up to whole batches).
+  const long messages = bulk ? (a.count + k - 1) / k : a.count;
+  const int window = bulk ? std::max(1, static_cast<int>(a.window / k)) : a.window;
+  Terminals t(a, a.site, bulk ? Terminals::Kind::txn_batch : Terminals::Kind::txn,
+              static_cast<std::size_t>(messages) + 16);
   const std::string prefix = a.name.empty() ? "txn_ingest" : a.name;
-  r.section(prefix + ": " + std::to_string(a.count) + " records, " + std::to_string(a.window) +
-            " in flight over " + std::to_string(a.terminals) + " terminals");
-  const double rps = t.closed_loop(a.count, a.window);
-  const auto l = t.latencies_ms(a.count);
+  r.section(prefix + ": " + std::to_string(messages * k) + " records, " +
+            std::to_string(window * k) + " in flight over " + std::to_string(a.terminals) +
+            " terminals" +
+            (bulk ? ", " + std::to_string(k) + " records a txn/batch message" : std::string()));
+  const double rps = t.closed_loop(messages, window) * static_cast<double>(k);
+  const auto l = t.latencies_ms(messages);
   r.line(prefix + "_records_per_s", rps, "records/s",
          a.baseline > 0 ? std::optional<double>(a.baseline) : std::nullopt);
   r.line(prefix + "_ack_p50", percentile(l, 0.50), "ms");

@@ -31,7 +31,7 @@ TEST(RunStats, SummaryHasEveryKeyInOrder) {
   const std::vector<std::string> want{
       "sent",        "approved",      "declined",        "timeouts",      "txn_sent",
       "txn_resent",  "txn_acked",     "txn_stored",      "txn_duplicate", "txn_rejected",
-      "txn_pending", "errors",        "decline_reasons", "mismatches",    "rtt_ms",
+      "txn_pending", "txn_batches", "errors",        "decline_reasons", "mismatches",    "rtt_ms",
       "duration_s",  "rate_achieved", "unsent",          "unmatched",     "backpressure",
       "disconnects"};
   EXPECT_EQ(keys, want);
