@@ -54,6 +54,7 @@ const Binding kBindings[] = {
     {"gateway.data_dir", +[](Config& c) -> std::string& { return c.gateway.data_dir; }},
     {"gateway.workers", +[](Config& c) -> int& { return c.gateway.workers; }},
     {"gateway.queue_capacity", +[](Config& c) -> int& { return c.gateway.queue_capacity; }},
+    {"gateway.queue_max_mib", +[](Config& c) -> int& { return c.gateway.queue_max_mib; }},
     {"gateway.terminal_rate_per_s",
      +[](Config& c) -> int& { return c.gateway.terminal_rate_per_s; }},
     {"gateway.terminal_burst", +[](Config& c) -> int& { return c.gateway.terminal_burst; }},

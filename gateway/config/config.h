@@ -18,6 +18,7 @@ struct GatewayConfig {
   std::string data_dir;
   int workers = 2;
   int queue_capacity = 65536;
+  int queue_max_mib = 64;
   int terminal_rate_per_s = 0;  // per-terminal token bucket; 0: no limit
   int terminal_burst = 0;       // bucket size; below terminal_rate_per_s means that rate
 };

@@ -79,8 +79,11 @@ std::vector<KeySpec> build_schema() {
            "Directory for the store and card list; relative to the config file's directory"),
       integer("gateway.workers", 2, 1, 64,
               "Worker threads for credential checks (SM2 verification runs here)"),
+      integer("gateway.queue_max_mib", 64, 1, 4'096,
+              "Bytes of terminal messages waiting for a worker, in MiB; more are dropped "
+              "(terminals resend)"),
       integer("gateway.queue_capacity", 65'536, 16, 10'000'000,
-              "Requests waiting for a worker before new ones are answered busy"),
+              "Terminal messages waiting for a worker; more are dropped (terminals resend)"),
       integer("gateway.terminal_rate_per_s", 0, 0, 100'000,
               "Messages a second one terminal may send on average; more are refused "
               "rate_limited; 0: no limit"),

@@ -69,12 +69,14 @@ void Dispatcher::on_message(InboundMessage&& msg) {
       Counters::inc(counters_->dropped_stopping);
       return;
     }
-    if (queue_.size() >= static_cast<std::size_t>(options_.queue_capacity)) {
+    if (queue_.size() >= static_cast<std::size_t>(options_.queue_capacity) ||
+        (!queue_.empty() && queued_bytes_ + msg.payload.size() > options_.queue_max_bytes)) {
       // Dropping is safe for the protocol: an auth request times out at the terminal and a
       // txn record is resent because it was never acked.
       Counters::inc(counters_->dropped_queue_full);
       return;
     }
+    queued_bytes_ += msg.payload.size();
     queue_.push_back(Queued{std::move(msg), deps_.clock.steady(), limited});
   }
   cv_.notify_one();
@@ -100,6 +102,7 @@ void Dispatcher::worker_loop() {
       if (queue_.empty()) return;  // stopping and drained
       q = std::move(queue_.front());
       queue_.pop_front();
+      queued_bytes_ -= q.msg.payload.size();
     }
     if (q.rate_limited) {
       handle_rate_limited(q.msg);

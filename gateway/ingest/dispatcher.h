@@ -40,6 +40,9 @@ struct DispatcherOptions {
   std::string site;
   int workers = 2;
   int queue_capacity = 65536;
+  // Payload bytes queued for the workers; a message that would go past it is dropped (one
+  // message is always taken when the queue is empty).
+  std::size_t queue_max_bytes = std::size_t{64} << 20;
   int max_payload_bytes = 16384;
   // txn/batch (bulk upload): records per message and bytes per message.
   int max_batch_records = 500;
@@ -146,6 +149,7 @@ class Dispatcher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Queued> queue_;
+  std::size_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -920,6 +920,29 @@ TEST_F(DispatcherTest, DropsWhenTheQueueIsFull) {
   EXPECT_EQ(as_auth_response(out[1]).req_id, "r-2");
 }
 
+TEST_F(DispatcherTest, DropsWhenTheQueuedBytesWouldPassTheLimit) {
+  DispatcherOptions o = options();
+  o.max_batch_payload_bytes = 1 << 20;
+  const InboundMessage one_batch =
+      batch_msg({txn_message(kActive, "ct-1:1"), txn_message(kActive, "ct-1:2")});
+  // Room for two of these batches, not three.
+  o.queue_max_bytes = one_batch.payload.size() * 2 + one_batch.payload.size() / 2;
+  make(o);
+  for (int i = 0; i < 3; ++i) dispatcher_->on_message(InboundMessage(one_batch));
+  EXPECT_EQ(stats().dropped_queue_full, 1u);
+  process(std::vector<InboundMessage>{});
+  EXPECT_EQ(sent().size(), 2u);
+  // Drained: the bytes are counted down again, and a message bigger than the whole limit is
+  // still taken when the queue is empty.
+  o.queue_max_bytes = 16;
+  make(o);
+  dispatcher_->on_message(InboundMessage(one_batch));
+  dispatcher_->on_message(InboundMessage(one_batch));
+  EXPECT_EQ(stats().dropped_queue_full, 1u);
+  process(std::vector<InboundMessage>{});
+  EXPECT_EQ(sent().size(), 3u);
+}
+
 TEST_F(DispatcherTest, RateLimitAnswersAFloodingTerminalOnceASecond) {
   DispatcherOptions o = options();
   o.terminal_rate_per_s = 5;
