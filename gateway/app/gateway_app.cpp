@@ -309,6 +309,7 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   dopt.site = config.gateway.site;
   dopt.workers = config.gateway.workers;
   dopt.queue_capacity = config.gateway.queue_capacity;
+  dopt.inline_auth = config.gateway.inline_auth;
   dopt.queue_max_bytes = static_cast<std::size_t>(config.gateway.queue_max_mib) << 20;
   dopt.max_payload_bytes = m.max_payload_bytes;
   dopt.max_batch_records = m.max_batch_records;

@@ -58,6 +58,7 @@ const Binding kBindings[] = {
     {"gateway.terminal_rate_per_s",
      +[](Config& c) -> int& { return c.gateway.terminal_rate_per_s; }},
     {"gateway.terminal_burst", +[](Config& c) -> int& { return c.gateway.terminal_burst; }},
+    {"gateway.inline_auth", +[](Config& c) -> bool& { return c.gateway.inline_auth; }},
     {"mqtt.uri", +[](Config& c) -> std::string& { return c.mqtt.uri; }},
     {"mqtt.client_id", +[](Config& c) -> std::string& { return c.mqtt.client_id; }},
     {"mqtt.shared_group", +[](Config& c) -> std::string& { return c.mqtt.shared_group; }},

@@ -20,6 +20,7 @@ struct GatewayConfig {
   int queue_capacity = 65536;
   int queue_max_mib = 64;
   int terminal_rate_per_s = 0;  // per-terminal token bucket; 0: no limit
+  bool inline_auth = true;      // decide auth requests on the MQTT client's thread
   int terminal_burst = 0;       // bucket size; below terminal_rate_per_s means that rate
 };
 

@@ -87,6 +87,9 @@ std::vector<KeySpec> build_schema() {
       integer("gateway.terminal_rate_per_s", 0, 0, 100'000,
               "Messages a second one terminal may send on average; more are refused "
               "rate_limited; 0: no limit"),
+      boolean("gateway.inline_auth", true,
+              "Decide auth requests on the MQTT client's thread (one thread hand-off less); "
+              "false: on the worker threads"),
       integer("gateway.terminal_burst", 0, 0, 1'000'000,
               "Messages one terminal may send back to back; below terminal_rate_per_s means "
               "that rate"),

@@ -48,9 +48,10 @@ void Dispatcher::start() {
 void Dispatcher::on_message(InboundMessage&& msg) {
   Counters::inc(counters_->received);
   bool limited = false;
+  std::optional<protocol::ParsedTopic> topic;
+  if (limiter_.enabled() || options_.inline_auth) topic = protocol::parse_topic(msg.topic);
   if (limiter_.enabled()) {
     // Checked before the queue, so a flooding terminal cannot fill it and delay the others.
-    auto topic = protocol::parse_topic(msg.topic);
     if (topic && topic->address.site == options_.site) {
       const auto verdict = limiter_.admit(topic->address.terminal, deps_.clock.steady());
       if (verdict != TerminalRateLimiter::Verdict::allow) {
@@ -62,6 +63,21 @@ void Dispatcher::on_message(InboundMessage&& msg) {
         limited = true;  // one a second per terminal: logged, and answered if a request
       }
     }
+  }
+  if (options_.inline_auth && !limited && topic && topic->kind == protocol::TopicKind::auth_req &&
+      topic->address.site == options_.site) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        Counters::inc(counters_->dropped_stopping);
+        return;
+      }
+      ++inline_active_;
+    }
+    handle_auth(msg, topic->address, deps_.clock.steady());
+    std::lock_guard lock(mu_);
+    if (--inline_active_ == 0 && stopping_) inline_done_.notify_all();
+    return;
   }
   {
     std::lock_guard lock(mu_);
@@ -84,8 +100,10 @@ void Dispatcher::on_message(InboundMessage&& msg) {
 
 void Dispatcher::stop() {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     stopping_ = true;
+    // Auth requests already being decided on the transport's thread finish first.
+    inline_done_.wait(lock, [&] { return inline_active_ == 0; });
   }
   cv_.notify_all();
   for (auto& t : workers_)

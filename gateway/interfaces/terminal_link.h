@@ -31,7 +31,8 @@ enum class PublishStatus : std::uint8_t { ok, backpressure, disconnected, error 
 
 class TerminalLink {
  public:
-  // Called on the transport's own thread: it must only hand the message on, never block.
+  // Called on the transport's own thread: it must never block (handing the message on, or work
+  // that cannot wait on anything, such as a local authorization decision).
   using InboundHandler = std::function<void(InboundMessage&&)>;
 
   virtual ~TerminalLink() = default;

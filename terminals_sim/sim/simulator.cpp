@@ -206,6 +206,7 @@ class Terminal final : public paho::iaction_listener {
   // A simulated link loss: a clean disconnect now (the broker keeps no session: clean start)
   // and a connect later. Paho does not reconnect by itself after a disconnect we asked for.
   void drop_link() {
+    dropping_ = true;  // subscribes cut short by this are not errors
     try {
       if (client_->is_connected()) client_->disconnect(0);
     } catch (const paho::exception&) {
@@ -214,6 +215,7 @@ class Terminal final : public paho::iaction_listener {
   }
   bool restore_link() {
     try {
+      dropping_ = false;
       client_->connect(connect_options_);
       return true;
     } catch (const paho::exception&) {
@@ -221,8 +223,10 @@ class Terminal final : public paho::iaction_listener {
     }
   }
 
-  // Connections on which both subscriptions are in place; the first is the initial connect.
+  // Connections on which all subscriptions are in place; the first is the initial connect.
   std::uint64_t sessions() const { return sessions_.load(); }
+  // The current connection's subscriptions are all granted.
+  bool settled() const { return subscriptions_this_connection_.load() >= kSubscriptions; }
   bool subscribed() const { return sessions() > 0; }
   std::uint64_t failures() const { return failures_.load(); }
   std::uint64_t disconnects() const { return disconnects_.load(); }
@@ -274,13 +278,17 @@ class Terminal final : public paho::iaction_listener {
 
   void on_success(const paho::token& tok) override {
     if (tok.get_type() != paho::token::Type::SUBSCRIBE) return;
-    if (++subscriptions_this_connection_ == 3) {
+    if (++subscriptions_this_connection_ == kSubscriptions) {
       // Only now can acks reach us, so only now is resending worth it.
       ++sessions_;
       ++session_events_;
     }
   }
-  void on_failure(const paho::token&) override { ++failures_; }
+  void on_failure(const paho::token&) override {
+    if (!dropping_) ++failures_;
+  }
+
+  static constexpr int kSubscriptions = 3;  // auth/resp, txn/ack, txn/batch/ack
 
   std::uint32_t index_;
   std::string id_;
@@ -294,6 +302,7 @@ class Terminal final : public paho::iaction_listener {
   std::atomic<std::uint64_t> sessions_{0};
   std::atomic<std::uint64_t>& session_events_;  // shared by all terminals
   std::atomic<std::uint64_t> failures_{0};
+  std::atomic<bool> dropping_{false};  // a simulated link loss is under way
   std::atomic<std::uint64_t> disconnects_{0};
   // Last, so it is destroyed first: its handlers use the members above until it is gone.
   // (Clearing the handlers instead throws while Paho is reconnecting.)
@@ -557,7 +566,8 @@ class LoadRun {
       }
       if (load_done_) continue;
       // A terminal goes quiet between taps: an answer on its way would be lost with the link.
-      if (now < st.next_drop || st.inflight > 0) continue;
+      // Nor does it drop while its subscriptions are still being set up.
+      if (now < st.next_drop || st.inflight > 0 || !t.settled()) continue;
       const double len = st.outage_is_bus
                              ? o_.bus_outage_s * (0.5 + uniform_unit(rng_))
                              : kDropMinS + (kDropMaxS - kDropMinS) * uniform_unit(rng_);

@@ -943,6 +943,69 @@ TEST_F(DispatcherTest, DropsWhenTheQueuedBytesWouldPassTheLimit) {
   EXPECT_EQ(sent().size(), 3u);
 }
 
+TEST_F(DispatcherTest, InlineAuthIsDecidedOnTheCallersThreadAndRecordsStillQueue) {
+  DispatcherOptions o = options();
+  o.inline_auth = true;
+  make(o);
+  // Not started: only what is decided inline gets an answer.
+  dispatcher_->on_message(auth_msg(auth_request(kActive, "r-1")));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u) << "the auth request waited for a worker";
+  EXPECT_EQ(out[0].topic, kRespTopic);
+  EXPECT_EQ(as_auth_response(out[0]).decision, Decision::approve);
+  EXPECT_EQ(stats().auth_requests, 1u);
+  // Records and status messages go to the workers as before.
+  dispatcher_->on_message(txn_msg());
+  EXPECT_EQ(sent().size(), 1u);
+  EXPECT_TRUE(store_.records().empty());
+  process(std::vector<InboundMessage>{});
+  EXPECT_EQ(store_.records().size(), 1u);
+  EXPECT_EQ(sent().size(), 2u);
+  // After stop, nothing more is decided, inline or not.
+  dispatcher_->on_message(auth_msg(auth_request(kActive, "r-3")));
+  EXPECT_EQ(sent().size(), 2u);
+  EXPECT_EQ(stats().dropped_stopping, 1u);
+  // Another site's request is not decided inline: it goes the queue's way (here: unroutable).
+  make(o);
+  InboundMessage other = auth_msg(auth_request(kActive, "r-2"));
+  other.topic = "ykt/v1/elsewhere/ct-1/auth/req";
+  dispatcher_->on_message(std::move(other));
+  EXPECT_EQ(sent().size(), 2u);
+  process(std::vector<InboundMessage>{});
+  EXPECT_EQ(stats().unroutable, 1u);
+  EXPECT_EQ(sent().size(), 2u);
+}
+
+TEST_F(DispatcherTest, StopWaitsForInlineDecisionsInProgress) {
+  DispatcherOptions o = options();
+  o.inline_auth = true;
+  make(o);
+  dispatcher_->start();
+  std::atomic<bool> done{false};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; !done.load(); ++i) {
+        dispatcher_->on_message(
+            auth_msg(auth_request(kActive, "r-" + std::to_string(t) + "-" + std::to_string(i))));
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  dispatcher_->stop();
+  // Once stop() returned, no decision is in progress and none starts: the replies stay put.
+  const std::size_t after_stop = sent().size();
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(sent().size(), after_stop);
+  done = true;
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(sent().size(), after_stop);
+  const auto s = stats();
+  EXPECT_GT(s.auth_requests, 0u);
+  EXPECT_EQ(s.auth_requests, after_stop);
+  EXPECT_EQ(s.received, s.auth_requests + s.dropped_stopping);
+}
+
 TEST_F(DispatcherTest, RateLimitAnswersAFloodingTerminalOnceASecond) {
   DispatcherOptions o = options();
   o.terminal_rate_per_s = 5;
