@@ -613,7 +613,7 @@ TEST_F(Chaos, WallClockJumpsDeclineQrCodesBeyondTheSkewAndAcceptThemWhenTheClock
                            qr + R"("},"amount_fen":0})",
                        id);
     return r.value("decision", "") == "approve" ? std::string("approve")
-                                                  : r.value("reason", "no answer");
+                                                : r.value("reason", "no answer");
   };
 
   const std::string before = mint();
@@ -696,7 +696,7 @@ scenario = "canteen"
     const std::string id = "tap-" + std::to_string(++n);
     const json r = ask(c, terminal, auth_req_json(terminal, id, card, 200, scenario), id);
     return r.value("decision", "") == "approve" ? std::string("approve")
-                                                  : r.value("reason", "no answer");
+                                                : r.value("reason", "no answer");
   };
   // Taps until the first decline; returns the approvals and the decline's reason.
   auto until_declined = [&](TestClient& c, const std::string& terminal,
@@ -754,7 +754,8 @@ scenario = "canteen"
   expect_databases_intact();
 }
 
-// ---- a long platform outage at the disk quota ----------------------------------------------------
+// ---- a long platform outage at the disk quota
+// ----------------------------------------------------
 
 // The platform stays away long enough for the data directory to reach store.disk_quota_mb: the
 // gateway stops acking new records (alarm disk_quota), so the backlog stays at the quota while
@@ -848,14 +849,14 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
   EXPECT_EQ(out_of_order, 0);
   EXPECT_GT(s.txn_sent, at_platform_before);
   std::printf(
-      "quota 1 MiB, platform away: alarm standing %.1f s after the start; held %lld records then %lld "
+      "quota 1 MiB, platform away: alarm standing %.1f s after the start; held %lld records then "
+      "%lld "
       "after %.0f s more at the quota (kept at most %.2f MiB, WAL at most %.2f MiB, alarm in %d "
       "of %d samples); "
       "outbox then:\n%s\nterminals resent %lld times; all %lld records at the platform %.1f s "
       "after it returned, %lld out of order\n",
-      reached_s, held_at_alarm, held_after,
-      std::chrono::duration<double>(hold).count(), static_cast<double>(most.kept) / 1048576.0,
-      static_cast<double>(most.wal) / 1048576.0,
+      reached_s, held_at_alarm, held_after, std::chrono::duration<double>(hold).count(),
+      static_cast<double>(most.kept) / 1048576.0, static_cast<double>(most.wal) / 1048576.0,
       samples_with_alarm, samples, stats.c_str(), s.txn_resent, s.txn_sent, drained_s,
       out_of_order);
   gateway_.reset();

@@ -231,9 +231,9 @@ TEST_F(RetentionTest, AFullWalThatACheckpointGivesBackRaisesNoQuotaAlarm) {
   ASSERT_TRUE(probe);
   o.quota_bytes = (*probe)->usage().total() + 256 * 1024;
   std::ostringstream said;
-  auto quota = DiskQuota::open(
-      o, std::make_shared<spdlog::logger>(
-             "quota", std::make_shared<spdlog::sinks::ostream_sink_mt>(said)));
+  auto quota =
+      DiskQuota::open(o, std::make_shared<spdlog::logger>(
+                             "quota", std::make_shared<spdlog::sinks::ostream_sink_mt>(said)));
   ASSERT_TRUE(quota);
   ASSERT_FALSE((*quota)->over_quota());
 
