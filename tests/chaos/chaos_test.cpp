@@ -634,8 +634,9 @@ TEST_F(Chaos, WallClockJumpsDeclineQrCodesBeyondTheSkewAndAcceptThemWhenTheClock
                         {0, "replayed", "back, the same code again"}};
   for (const Step& st : steps) {
     clock.set(st.offset_s);
-    EXPECT_EQ(scan(code), st.expect) << st.label;
-    std::printf("clock %s: a code minted for real time -> %s\n", st.label, st.expect);
+    const std::string got = scan(code);
+    EXPECT_EQ(got, st.expect) << st.label;
+    std::printf("clock %s: a code minted for real time -> %s\n", st.label, got.c_str());
   }
   clock.set(-3);
   EXPECT_EQ(scan(mint()), "approve") << "3 s behind, within the skew allowance";
@@ -732,12 +733,15 @@ scenario = "canteen"
 
   // +1 h, day D again: that day's caps are used, nothing was reset.
   clock.set(after_midnight);
-  EXPECT_EQ(tap(bus, "bus-clock", "bus"), "offline_daily_cap_reached");
-  EXPECT_EQ(tap(meal, "ct-clock", "canteen"), "daily_cap_reached");
+  const std::string bus_again = tap(bus, "bus-clock", "bus");
+  const std::string meal_again = tap(meal, "ct-clock", "canteen");
+  EXPECT_EQ(bus_again, "offline_daily_cap_reached");
+  EXPECT_EQ(meal_again, "daily_cap_reached");
   std::printf(
       "clock around midnight: day D-1 3 fares + 2 meals; +1 h (day D) 1 + 1; -1 h %d + %d more, "
-      "then %s / %s; +1 h again: declined\n",
-      bus_back.first, meal_back.first, bus_back.second.c_str(), meal_back.second.c_str());
+      "then %s / %s; +1 h again: %s / %s\n",
+      bus_back.first, meal_back.first, bus_back.second.c_str(), meal_back.second.c_str(),
+      bus_again.c_str(), meal_again.c_str());
 
   // state.db holds the same: one counter per scope for the card, on day D.
   EXPECT_TRUE(eventually(
