@@ -3,21 +3,29 @@
 #   build-asan   everything with -fsanitize=address,undefined; runs every test (unit,
 #                integration and chaos) against the instrumented binaries
 #   build-tsan   everything with -fsanitize=thread; runs the tests of the concurrent parts
-#                (dispatcher, store writer, forwarder, links, worker pools, caches)
-# Any report fails the run (halt_on_error / exitcode). About 25 min on 2 cores from a cold
-# ccache, which is why tests/run.sh only runs it with YKTGW_SANITIZERS=1.
+#                (dispatcher, store writer, forwarder and housekeeper, links, worker pools,
+#                caches, card-list updater, policy counters, status server)
+# Any report fails the run (halt_on_error / exitcode). On 2 shared cores: building build-asan
+# about 25 min and its 976 tests about 10 min; build-tsan about 10 min and its tests 1 min
+# (docs/RELIABILITY.md section 4), which is why tests/run.sh only runs it with
+# YKTGW_SANITIZERS=1.
 #
 #   SANITIZERS="asan tsan"   which builds to make and run (default both)
 #   TSAN_TESTS="a_test ..."  test binaries built and run for TSan
+#   JOBS=2                   ninja's parallel jobs (default: ninja's own choice)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SANITIZERS=${SANITIZERS:-"asan tsan"}
-TSAN_TESTS=${TSAN_TESTS:-"dispatcher_test rate_limiter_test terminal_registry_test sqlite_record_store_test outbox_forwarder_test replay_cache_test card_list_cache_test district_link_test"}
-# Under TSan everything runs 5-15 times slower: this test's 1 000 requests then miss their 5 s
-# deadline on a loaded 2-core box. It is a timing bound, not a race check, so TSan skips it.
-TSAN_GTEST_FILTER=${TSAN_GTEST_FILTER:-"-DistrictLinkTest.AThousandConcurrentRequestsAreEachAnsweredExactlyOnce"}
+TSAN_TESTS=${TSAN_TESTS:-"dispatcher_test rate_limiter_test terminal_registry_test sqlite_record_store_test outbox_forwarder_test replay_cache_test card_list_cache_test district_link_test district_batch_link_test https_link_test card_list_updater_test counter_store_test policy_authorizer_test status_server_test"}
+# Tests whose time bounds only stand for "answered promptly" widen them under a sanitizer
+# (tests/common/slowdown.h) rather than being skipped; this filter is for narrowing a run by hand.
+TSAN_GTEST_FILTER=${TSAN_GTEST_FILTER:-"*"}
 
+jobs=()
+if [ -n "${JOBS:-}" ]; then
+  jobs=(-j "$JOBS")
+fi
 launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
@@ -47,11 +55,11 @@ for s in $SANITIZERS; do
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYKTGW_SANITIZE="$flags" \
     "${launcher[@]}" >/dev/null
   if [ "$s" = asan ]; then
-    ninja -C "$dir"
+    ninja -C "$dir" "${jobs[@]}"
     ctest --test-dir "$dir" --output-on-failure --timeout 900
   else
     # shellcheck disable=SC2086
-    ninja -C "$dir" $TSAN_TESTS
+    ninja -C "$dir" "${jobs[@]}" $TSAN_TESTS
     for t in $TSAN_TESTS; do
       echo "sanitizers: tsan $t"
       # TSan's shadow memory needs the classic address layout; without ASLR it always fits.

@@ -107,7 +107,10 @@ bool PahoTerminalLink::Impl::connect_once() {
         return false;
       }
       bool all_granted = true;
-      for (auto rc : sub->get_subscribe_response().get_reason_codes()) {
+      // Held by name: get_subscribe_response() returns by value and get_reason_codes() a
+      // reference into it, so a range-for over the chained call would read a dead temporary.
+      const auto response = sub->get_subscribe_response();
+      for (auto rc : response.get_reason_codes()) {
         // Paho C++ 1.2.0 can hand back unset values here; only 0x80..0xFF are refusals.
         if (rc >= 0x80 && rc <= 0xFF) {
           all_granted = false;

@@ -34,8 +34,12 @@ Result<std::unique_ptr<DiskQuota>> DiskQuota::open(DiskQuotaOptions options,
   return quota;
 }
 
-Result<DiskUsage> DiskQuota::refresh() {
+Result<DiskUsage> DiskQuota::measure() {
   std::lock_guard lock(mu_);
+  return measure_locked();
+}
+
+Result<DiskUsage> DiskQuota::measure_locked() {
   auto pages = pragma_int(db_, "PRAGMA page_count");
   if (!pages) return pages.error();
   auto free_pages = pragma_int(db_, "PRAGMA freelist_count");
@@ -49,14 +53,21 @@ Result<DiskUsage> DiskQuota::refresh() {
   u.outbox_bytes =
       file_size_or_zero(options_.outbox_db) + file_size_or_zero(options_.outbox_db + "-wal");
   usage_ = u;
+  return u;
+}
 
+Result<DiskUsage> DiskQuota::refresh(bool may_raise) {
+  std::lock_guard lock(mu_);
+  auto measured = measure_locked();
+  if (!measured) return measured.error();
+  const DiskUsage u = *measured;
   const std::uint64_t quota = options_.quota_bytes;
   const bool was_over = over_.load();
   bool over = was_over;
   if (quota == 0 ||
       static_cast<double>(u.total()) < static_cast<double>(quota) * options_.resume_fraction) {
     over = false;
-  } else if (u.total() >= quota) {
+  } else if (u.total() >= quota && may_raise) {
     over = true;
   }
   if (over != was_over) {

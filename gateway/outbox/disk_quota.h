@@ -7,7 +7,11 @@
 // by new rows before the file grows, so they are not counted), records.db-wal, and outbox.db
 // with its WAL. The card list and logs are not counted: they do not grow with traffic.
 // Hysteresis: the alarm clears only below resume_fraction of the quota, so acks do not flap
-// on every commit.
+// on every commit. The WAL can be given back by a checkpoint at any moment, so the Housekeeper
+// checkpoints before it lets the alarm rise: the alarm stands for what the files must keep, not
+// for a WAL that a busy second has filled (with a small quota that alarm would clear a moment
+// later, every second). Between two checks the WAL can still add up to store.wal_checkpoint_mb
+// plus a second of writes on top of the quota.
 
 #include <atomic>
 #include <cstdint>
@@ -46,7 +50,11 @@ class DiskQuota {
                                                  std::shared_ptr<spdlog::logger> log);
 
   // Measures and updates the flag; logs when it changes. Called by the Housekeeper's thread.
-  Result<DiskUsage> refresh();
+  // `may_raise` false: the alarm may clear but not rise this time (a WAL was left that a later
+  // checkpoint gives back).
+  Result<DiskUsage> refresh(bool may_raise = true);
+  // Measures without touching the flag (the Housekeeper first gives back what a checkpoint can).
+  Result<DiskUsage> measure();
 
   // Cheap and safe from any thread: the store's ack path asks this per record.
   bool over_quota() const { return over_.load(std::memory_order_relaxed); }
@@ -58,6 +66,7 @@ class DiskQuota {
  private:
   DiskQuota(DiskQuotaOptions options, sqlite::Database db, std::shared_ptr<spdlog::logger> log)
       : options_(std::move(options)), db_(std::move(db)), log_(std::move(log)) {}
+  Result<DiskUsage> measure_locked();
   const DiskQuotaOptions options_;
   sqlite::Database db_;  // used by refresh() only, under mu_
   std::shared_ptr<spdlog::logger> log_;

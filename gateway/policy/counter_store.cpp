@@ -133,7 +133,10 @@ CounterStore::DayCount& CounterStore::touch(TokenMap<DayCount>& map,
   auto it = map.find(token);
   if (it == map.end()) it = map.emplace(std::string(token), DayCount{day, 0, 0, false}).first;
   DayCount& c = it->second;
-  if (c.day != day) {
+  // A counter only moves forward: a tap stamped with an earlier day than the counter holds
+  // (the wall clock stepped back over midnight) counts towards the later day instead of
+  // starting that card's earlier day afresh.
+  if (c.day < day) {
     c.day = day;
     c.count = 0;
     c.amount_fen = 0;
@@ -146,14 +149,14 @@ CounterStore::DayCount& CounterStore::touch(TokenMap<DayCount>& map,
 int CounterStore::meals(std::string_view token, LocalDay day) const {
   std::lock_guard lock(mu_);
   const auto it = meals_.find(token);
-  return it == meals_.end() || it->second.day != day ? 0 : it->second.count;
+  return it == meals_.end() || it->second.day < day ? 0 : it->second.count;
 }
 
 bool CounterStore::try_add_meal(std::string_view token, LocalDay day, int cap) {
   std::lock_guard lock(mu_);
   if (cap > 0) {
     const auto it = meals_.find(token);
-    if (it != meals_.end() && it->second.day == day && it->second.count >= cap) return false;
+    if (it != meals_.end() && it->second.day >= day && it->second.count >= cap) return false;
   }
   ++touch(meals_, dirty_meals_, token, day).count;
   return true;
@@ -167,7 +170,7 @@ void CounterStore::add_meal(std::string_view token, LocalDay day) {
 OfflineUse CounterStore::offline_use(std::string_view token, LocalDay day) const {
   std::lock_guard lock(mu_);
   const auto it = bus_.find(token);
-  if (it == bus_.end() || it->second.day != day) return {};
+  if (it == bus_.end() || it->second.day < day) return {};
   return OfflineUse{it->second.amount_fen, it->second.count};
 }
 
@@ -175,7 +178,7 @@ OfflineTake CounterStore::try_take_offline(std::string_view token, LocalDay day,
                                            Fen daily_cap_fen, int max_taps) {
   std::lock_guard lock(mu_);
   OfflineUse use;
-  if (const auto it = bus_.find(token); it != bus_.end() && it->second.day == day) {
+  if (const auto it = bus_.find(token); it != bus_.end() && it->second.day >= day) {
     use = OfflineUse{it->second.amount_fen, it->second.count};
   }
   if (use.amount_fen + amount > daily_cap_fen) return OfflineTake::daily_cap;
@@ -189,7 +192,7 @@ OfflineTake CounterStore::try_take_offline(std::string_view token, LocalDay day,
 void CounterStore::online_contact(std::string_view token, LocalDay day) {
   std::lock_guard lock(mu_);
   const auto it = bus_.find(token);
-  if (it == bus_.end() || it->second.day != day || it->second.count == 0) return;
+  if (it == bus_.end() || it->second.day < day || it->second.count == 0) return;
   touch(bus_, dirty_bus_, token, day).count = 0;
 }
 

@@ -12,7 +12,10 @@
 // runs in WAL mode with synchronous=NORMAL (these are risk limits, not money records; the
 // transaction records themselves go through the durable record store).
 //
-// Days are Asia/Shanghai days (LocalDay); a counter of an earlier day reads as zero.
+// Days are Asia/Shanghai days (LocalDay); a counter of an earlier day reads as zero. A card's
+// counter never goes back to an earlier day: when the wall clock steps back over midnight, taps
+// keep counting towards the later day the counter already holds, so a clock step cannot grant
+// a second day's cap.
 
 #include <chrono>
 #include <condition_variable>

@@ -17,6 +17,7 @@
 #include "gateway/outbox/batch_format.h"
 #include "terminals_sim/platform/district_batches.h"
 #include "terminals_sim/platform_https/received_store.h"
+#include "tests/common/slowdown.h"
 #include "tests/connectors/zmq/platform_peer.h"
 #include "tests/gateway/outbox/outbox_test_util.h"
 
@@ -29,7 +30,9 @@ using testing::PlatformPeer;
 using testing::quiet_logger;
 
 constexpr auto kInterval = 100ms;
-constexpr auto kHeartbeatTimeout = 350ms;
+// Widened under a sanitizer, where a loaded box answered heartbeats and batches late enough
+// to call the link down or a batch timed out.
+constexpr auto kHeartbeatTimeout = yktgw::testing::widened(350ms);
 constexpr char kGateway[] = "wl-test-01";
 
 // Every answer a batch got: the tests check there is exactly one per batch.
@@ -132,7 +135,7 @@ class DistrictBatchLinkTest : public ::testing::Test {
     o.reconnect_interval = 20ms;
     o.reconnect_interval_max = 200ms;
     o.batch_max_inflight = 8;
-    o.batch_timeout = 2000ms;
+    o.batch_timeout = yktgw::testing::widened(2000ms);
     return o;
   }
 
@@ -278,20 +281,20 @@ TEST_F(DistrictBatchLinkTest, PlatformDownMeansRetryLaterWellBeforeTheBatchTimeo
   const auto sent = Steady::now();
   const Batch b = make_batch(1, 5);
   link_->send(b, answers_.done_for(b.id));
-  ASSERT_TRUE(answers_.wait_for(1, 3000ms));
+  ASSERT_TRUE(answers_.wait_for(1, kHeartbeatTimeout + 3000ms));
   const auto got = answers_.only(b.id);
   EXPECT_EQ(got.result.status, DeliveryStatus::retry_later);
   EXPECT_LE(got.when - sent, kHeartbeatTimeout + 300ms) << got.result.detail;
 
   // Once the link is known down, batches are answered as soon as the I/O thread takes them.
-  ASSERT_TRUE(eventually([&] { return !link_->up(); }, 2000ms));
+  ASSERT_TRUE(eventually([&] { return !link_->up(); }, kHeartbeatTimeout + 2000ms));
   const auto later = Steady::now();
   link_->send(b, answers_.done_for("down"));
   ASSERT_TRUE(answers_.wait_for(2, 1000ms));
   const auto down = answers_.only("down");
   EXPECT_EQ(down.result.status, DeliveryStatus::retry_later);
   EXPECT_NE(down.result.detail.find("link down"), std::string::npos) << down.result.detail;
-  EXPECT_LE(down.when - later, 200ms);
+  EXPECT_LE(down.when - later, yktgw::testing::widened(200ms));
   EXPECT_NE(down.thread, std::this_thread::get_id());
 
   // Back up: the same batch goes through.
@@ -314,7 +317,7 @@ TEST_F(DistrictBatchLinkTest, ALinkGoingDownFailsWaitingBatchesAtOnce) {
   ASSERT_TRUE(eventually([&] { return batches_->stats().dropped_acks == 1; }, 2000ms));
   const auto stopped = Steady::now();
   platform_->stop();
-  ASSERT_TRUE(answers_.wait_for(1, 3000ms));
+  ASSERT_TRUE(answers_.wait_for(1, kHeartbeatTimeout + 3000ms));
   const auto got = answers_.only(b.id);
   EXPECT_EQ(got.result.status, DeliveryStatus::retry_later);
   EXPECT_NE(got.result.detail.find("went down"), std::string::npos) << got.result.detail;
@@ -379,12 +382,15 @@ TEST_F(DistrictBatchLinkTest, EightBatchesAreInFlightAtOnce) {
     sent.push_back(make_batch(1 + i * 50, 50));
     link_->send(sent.back(), answers_.done_for(sent.back().id));
   }
-  EXPECT_LE(Steady::now() - start, 100ms) << "send() only queues";
-  ASSERT_TRUE(eventually([&] { return link_->stats().batches_sent == 8; }, 1000ms));
+  EXPECT_LE(Steady::now() - start, yktgw::testing::widened(100ms)) << "send() only queues";
+  ASSERT_TRUE(eventually([&] { return link_->stats().batches_sent == 8; },
+                         yktgw::testing::widened(1000ms)));
   EXPECT_EQ(link_->stats().batches_inflight, 8);
-  ASSERT_TRUE(answers_.wait_for(8, 3000ms));
-  // Eight acks each held 400 ms arrive together: the batches waited side by side.
-  EXPECT_LE(Steady::now() - start, 1200ms);
+  ASSERT_TRUE(answers_.wait_for(8, yktgw::testing::widened(3000ms)));
+  // Eight acks each held 400 ms arrive together: the batches waited side by side. One after
+  // the other would take 3.2 s, which a sanitizer build's bound still tells apart.
+  EXPECT_LE(Steady::now() - start,
+            yktgw::testing::kSanitizerSlowdown > 1 ? std::chrono::milliseconds(3000) : 1200ms);
   for (const Batch& b : sent) {
     EXPECT_EQ(answers_.only(b.id).result.status, DeliveryStatus::delivered) << b.id;
   }

@@ -68,7 +68,7 @@ TEST(CounterStore, MealCapIsPerCardAndDay) {
   EXPECT_TRUE(s->try_add_meal(kOther, today, 2));
   EXPECT_EQ(s->meals(kCard, today + 1), 0);
   EXPECT_TRUE(s->try_add_meal(kCard, today + 1, 2));
-  EXPECT_EQ(s->meals(kCard, today), 0) << "the newer day replaced the older";
+  EXPECT_EQ(s->meals(kCard, today + 1), 1) << "the newer day replaced the older";
   EXPECT_TRUE(s->try_add_meal(kCard, today + 1, 0)) << "0: no cap";
 }
 
@@ -85,6 +85,29 @@ TEST(CounterStore, OfflineBusAmountsAndTaps) {
   s->online_contact(kCard, d);
   EXPECT_EQ(s->offline_use(kCard, d), (OfflineUse{500, 0})) << "the amount stays for the day";
   EXPECT_EQ(s->offline_use(kCard, d + 1), (OfflineUse{0, 0}));
+}
+
+// The wall clock steps back over midnight (NTP, a wrong manual setting): taps stamped with the
+// earlier day count towards the day the counter already holds, so neither cap starts afresh,
+// and the count is still there when the clock is right again.
+TEST(CounterStore, AClockStepBackOverMidnightDoesNotResetADayCap) {
+  FakeClock clock(kNoon);
+  auto s = CounterStore::in_memory(clock);
+  const LocalDay d = shanghai_day(kNoon);
+  EXPECT_TRUE(s->try_add_meal(kCard, d, 2));
+  EXPECT_EQ(s->meals(kCard, d - 1), 1) << "read on the earlier day, the later day's count holds";
+  EXPECT_TRUE(s->try_add_meal(kCard, d - 1, 2));
+  EXPECT_FALSE(s->try_add_meal(kCard, d - 1, 2));
+  EXPECT_FALSE(s->try_add_meal(kCard, d, 2)) << "back on the right day, the cap is still used";
+  EXPECT_EQ(s->meals(kCard, d), 2);
+  EXPECT_TRUE(s->try_add_meal(kCard, d + 1, 2)) << "a later day still starts afresh";
+
+  EXPECT_EQ(s->try_take_offline(kCard, d, 200, 500, 10), OfflineTake::taken);
+  EXPECT_EQ(s->try_take_offline(kCard, d - 1, 200, 500, 10), OfflineTake::taken);
+  EXPECT_EQ(s->try_take_offline(kCard, d - 1, 200, 500, 10), OfflineTake::daily_cap);
+  EXPECT_EQ(s->offline_use(kCard, d), (OfflineUse{400, 2}));
+  s->online_contact(kCard, d - 1);
+  EXPECT_EQ(s->offline_use(kCard, d), (OfflineUse{400, 0})) << "an online answer still counts";
 }
 
 TEST(CounterStore, ParkingEntries) {

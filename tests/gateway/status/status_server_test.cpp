@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -68,9 +69,11 @@ class FixedSource final : public StatusSource {
   Readiness readiness() const override {
     return Readiness{broker, true, broker ? "" : "MQTT broker not connected"};
   }
-  bool broker = true;
-  mutable int depth_queries = 0;
-  mutable UtcMillis last_from = 0;
+  // The server calls a source from its sampling thread and its HTTP workers while the test
+  // changes and reads these, as the gateway's own source is called.
+  std::atomic<bool> broker{true};
+  mutable std::atomic<int> depth_queries{0};
+  mutable std::atomic<UtcMillis> last_from{0};
 };
 
 class ServerTest : public ::testing::Test {
@@ -127,13 +130,13 @@ TEST_F(ServerTest, DepthIsCachedAndTakesADate) {
   EXPECT_EQ(j["items"][0]["day"]["card_share_percent"], 90.0);
   EXPECT_EQ(j["items"][0]["day"]["meets_target"], true);
   // 2026-11-01 00:00 Shanghai.
-  EXPECT_EQ(source_.last_from, 1'793'462'400'000);
+  EXPECT_EQ(source_.last_from.load(), 1'793'462'400'000);
   ASSERT_TRUE(get("/api/v1/depth"));
-  EXPECT_EQ(source_.depth_queries, 1) << "the second request within the cache time";
+  EXPECT_EQ(source_.depth_queries.load(), 1) << "the second request within the cache time";
   r = get("/api/v1/depth?date=2026-10-05");
   ASSERT_TRUE(r);
   EXPECT_EQ(json::parse(r->body)["month"], "2026-10");
-  EXPECT_EQ(source_.depth_queries, 2);
+  EXPECT_EQ(source_.depth_queries.load(), 2);
   r = get("/api/v1/depth?date=2026-02-30");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
