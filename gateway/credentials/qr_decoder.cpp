@@ -52,7 +52,8 @@ DecodedCredential QrDecoder::decode(const Credential& credential, const DecodeCo
   const UtcMillis valid_until = saturating_add(p.expires_ms, rules_.clock_skew_ms);
   if (ctx.now_ms > valid_until) return declined(Reason::expired);
 
-  switch (replay_.check_and_record(replay_key(p), valid_until, ctx.now_ms)) {
+  switch (replay_.check_and_record(replay_key(p), valid_until, ctx.now_ms,
+                                   ctx.steady_ms.value_or(ctx.now_ms))) {
     case ReplayCache::Verdict::fresh:
       break;
     case ReplayCache::Verdict::replayed:

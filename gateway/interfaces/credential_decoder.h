@@ -3,6 +3,8 @@
 // credential itself (format, check digit, MAC, signature, validity, replay) and says who holds
 // it; whether the holder may pass is the policies' business.
 
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "gateway/core/holder.h"
@@ -17,6 +19,9 @@ struct DecodeContext {
   // The request's canonical form for the per-terminal MAC (see docs/terminal-protocol.md).
   std::string_view mac_input;
   bool mac_required = false;
+  // Milliseconds on a monotonic clock, for how long a used QR code stays remembered; unset: the
+  // wall clock `now_ms` stands in (a caller that drives one clock only).
+  std::optional<std::int64_t> steady_ms;
 };
 
 struct DecodedCredential {

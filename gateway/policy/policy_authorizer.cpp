@@ -47,6 +47,7 @@ struct PolicyAuthorizer::Job {
   Fen requested = 0;
   CredentialType type = CredentialType::card;
   UtcMillis now_ms = 0;
+  std::int64_t steady_ms = 0;  // the monotonic clock at the same moment
   LocalTime local;
   Holder holder;
   HolderAttributes attributes = 0;
@@ -83,6 +84,9 @@ void PolicyAuthorizer::authorize(const AuthRequest& request, const TapContext& c
                                  Done done) const {
   Job job;
   job.now_ms = clock_.wall_ms();
+  job.steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      clock_.steady().time_since_epoch())
+                      .count();
   job.done = std::move(done);
   job.response.req_id = request.req_id;
   job.response.mode = AuthMode::offline;
@@ -111,7 +115,8 @@ void PolicyAuthorizer::authorize(const AuthRequest& request, const TapContext& c
         job, decline(Reason::credential_not_supported, "credential.not_supported", job.requested));
   }
   if (!decoder->expensive()) {
-    const DecodeContext dctx{job.terminal, job.now_ms, ctx.mac_input, common.require_mac};
+    const DecodeContext dctx{job.terminal, job.now_ms, ctx.mac_input, common.require_mac,
+                             job.steady_ms};
     DecodedCredential decoded = decoder->decode(request.credential, dctx);
     return after_decode(nullptr, job, std::move(decoded));
   }
@@ -120,7 +125,7 @@ void PolicyAuthorizer::authorize(const AuthRequest& request, const TapContext& c
   auto task = [this, owner, decoder, credential = request.credential,
                mac_input = std::string(ctx.mac_input)]() mutable {
     const DecodeContext dctx{owner->terminal, owner->now_ms, mac_input,
-                             owner->scenario->common.require_mac};
+                             owner->scenario->common.require_mac, owner->steady_ms};
     DecodedCredential decoded = decoder->decode(credential, dctx);
     // A chip number in the copy has served its purpose (see Credential::card_no).
     std::fill(credential.card_no.begin(), credential.card_no.end(), '\0');
