@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "connectors/mqtt/tcp_nodelay.h"
+#include "tests/common/slowdown.h"
 
 namespace yktgw::testing {
 
@@ -149,7 +150,8 @@ int run_command(const std::vector<std::string>& argv, std::string* output) {
   std::string log = fs::temp_directory_path() / ("yktgw-cmd-" + std::to_string(getpid()) + ".log");
   fs::remove(log);
   Process p = Process::spawn(argv, log);
-  auto code = p.wait(std::chrono::seconds(60)).value_or(-1);
+  // "Did not hang": a sanitizer build runs everything several times slower.
+  auto code = p.wait(widened(std::chrono::milliseconds(60'000))).value_or(-1);
   if (output) *output = read_file(log);
   fs::remove(log);
   return code;
