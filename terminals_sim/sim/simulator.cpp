@@ -14,8 +14,10 @@
 #include <ostream>
 #include <random>
 #include <thread>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "connectors/mqtt/tcp_nodelay.h"
@@ -195,6 +197,7 @@ class Terminal final : public paho::iaction_listener {
   // Disconnects at once: publish_offline() was waited for, and a disconnect timeout would only
   // make Paho linger (about two seconds) before closing.
   paho::token_ptr disconnect() {
+    dropping_ = true;  // subscribes cut short by the end of the run are not errors
     try {
       if (!client_->is_connected()) return nullptr;
       return client_->disconnect(0);
@@ -271,8 +274,8 @@ class Terminal final : public paho::iaction_listener {
       client_->subscribe(ack_topic_, 1, nullptr, *this);
       client_->subscribe(batch_ack_topic_, 1, nullptr, *this);
       client_->publish(status_topic_, status_payload(TerminalState::online), 1, true);
-    } catch (const paho::exception&) {
-      ++failures_;
+    } catch (const paho::exception& e) {
+      record_failure(std::string("setting up the session after connect: ") + e.what());
     }
   }
 
@@ -284,9 +287,29 @@ class Terminal final : public paho::iaction_listener {
       ++session_events_;
     }
   }
-  void on_failure(const paho::token&) override {
-    if (!dropping_) ++failures_;
+  void on_failure(const paho::token& tok) override {
+    if (dropping_) return;
+    std::string what = "subscribe";
+    if (auto topics = tok.get_topics(); topics && !topics->empty()) what += " to " + (*topics)[0];
+    what += " failed: rc=" + std::to_string(tok.get_return_code()) +
+            " reason=" + std::to_string(static_cast<int>(tok.get_reason_code()));
+    record_failure(what);
   }
+
+  void record_failure(std::string what) {
+    ++failures_;
+    std::lock_guard lock(failure_mu_);
+    if (failure_texts_.size() < kNotesPerKind) failure_texts_.push_back(std::move(what));
+  }
+
+ public:
+  // What went wrong on this terminal's connection since the last call (the first few only).
+  std::vector<std::string> take_failure_texts() {
+    std::lock_guard lock(failure_mu_);
+    return std::exchange(failure_texts_, {});
+  }
+
+ private:
 
   static constexpr int kSubscriptions = 3;  // auth/resp, txn/ack, txn/batch/ack
 
@@ -302,6 +325,8 @@ class Terminal final : public paho::iaction_listener {
   std::atomic<std::uint64_t> sessions_{0};
   std::atomic<std::uint64_t>& session_events_;  // shared by all terminals
   std::atomic<std::uint64_t> failures_{0};
+  std::mutex failure_mu_;
+  std::vector<std::string> failure_texts_;  // guarded by failure_mu_
   std::atomic<bool> dropping_{false};  // a simulated link loss is under way
   std::atomic<std::uint64_t> disconnects_{0};
   // Last, so it is destroyed first: its handlers use the members above until it is gone.
@@ -369,8 +394,10 @@ class LoadRun {
       resend_after_reconnects(now);
       publish_due_txns(now);
       if (now >= next_progress_) report_progress(now);
-      if (load_done_ &&
-          ((inflight_.empty() && txns_.empty()) || now >= drain_deadline_ || stops >= 2)) {
+      // The drain also waits for every dropped link to be back, so no terminal is cut off in
+      // the middle of setting up its session.
+      if (load_done_ && ((inflight_.empty() && txns_.empty() && all_links_up()) ||
+                         now >= drain_deadline_ || stops >= 2)) {
         break;
       }
       inbox_.wait_and_take(next_wake(now), batch);
@@ -583,6 +610,11 @@ class LoadRun {
         log_ << line << std::flush;
       }
     }
+  }
+
+  bool all_links_up() const {
+    return std::none_of(states_.begin(), states_.end(),
+                        [](const TerminalState& st) { return st.link_down; });
   }
 
   // The load is over: every terminal comes back to upload what it holds (manage_links keeps
@@ -1051,9 +1083,15 @@ class LoadRun {
     s.unsent = unpublished_.size();
     s.timeouts = inflight_.size() - unpublished_.size();
     s.txn_pending = txns_.size();
-    for (const auto& t : terminals_) {
-      s.errors += t->failures();
-      s.disconnects += t->disconnects();
+    for (std::size_t i = 0; i < terminals_.size(); ++i) {
+      Terminal& t = *terminals_[i];
+      for (const auto& text : t.take_failure_texts()) note("link_failure", t.id() + ": " + text);
+      s.errors += t.failures();
+      s.disconnects += t.disconnects();
+      if (i < states_.size() && states_[i].link_down && stop_.load() < 2) {
+        ++s.errors;
+        note("link_failure", t.id() + " did not get its link back before the end of the run");
+      }
     }
     s.duration_s = seconds_between(t0_, end);
     s.rate_achieved = load_elapsed_s_ > 0 ? static_cast<double>(s.sent) / load_elapsed_s_ : 0;

@@ -205,6 +205,25 @@ TEST_F(SimTest, DemoPrintsOneMaskedLinePerTap) {
   EXPECT_FALSE(std::regex_search(out, std::regex("[0-9]{17}[0-9X]"))) << out;
 }
 
+TEST_F(SimTest, ARunEndingWhileLinksAreDownWaitsForThemAndCountsNoErrors) {
+  // Links drop every half second or so for 1 to 4 s, so when the load stops many terminals are
+  // still reconnecting. The run waits for them instead of cutting their subscribes short.
+  auto argv = sim_args("load");
+  for (const std::string a :
+       {"--mix", "canteen:10,gate_campus:10", "--rate", "40", "--duration", "3",
+        "--disconnect-every-s", "0.5", "--txn-ratio", "0", "--drain-s", "20", "--quiet"}) {
+    argv.push_back(a);
+  }
+  std::string out;
+  const int rc = run_command(argv, &out);
+  const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
+  ASSERT_TRUE(report.is_object()) << out;
+  EXPECT_EQ(rc, 0) << out << report.dump(2);
+  EXPECT_EQ(report["errors"], 0) << out;
+  EXPECT_GE(report["outages"]["outages"].get<std::uint64_t>(), 20u) << report["outages"].dump();
+  EXPECT_EQ(out.find("link_failure"), std::string::npos) << out;
+}
+
 TEST_F(SimTest, ADecisionTheModelDisagreesWithIsCountedAndFailsTheRun) {
   // The simulator is told the campus gate admits staff only; the gateway also admits students.
   std::string policies = read_file(files_.policies);
