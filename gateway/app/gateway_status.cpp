@@ -68,6 +68,7 @@ status::StatusSnapshot GatewayStatus::status() const {
   s.auth_latency = d_.dispatcher.auth_latency();
   const StoreStats st = d_.store.stats();
   s.store_queued = st.queued;
+  s.store_commits = st.commits;
   s.store_writable = !st.last_commit_failed;
   s.over_quota = d_.quota.over_quota();
   const auto cl = d_.cardlist.status(s.now_ms);

@@ -74,8 +74,10 @@ std::string status_json(const StatusSnapshot& s) {
               {"rejected", s.txn_rejected},
               {"batches", s.txn_batches},
               {"dropped_messages", s.dropped}};
-  j["store"] = {
-      {"queued", s.store_queued}, {"writable", s.store_writable}, {"over_quota", s.over_quota}};
+  j["store"] = {{"queued", s.store_queued},
+                {"commits", s.store_commits},
+                {"writable", s.store_writable},
+                {"over_quota", s.over_quota}};
   j["terminals"] = {{"total", s.terminals},
                     {"online", s.terminals_online},
                     {"offline", s.terminals - s.terminals_online}};

@@ -106,6 +106,9 @@ std::string format_metrics(const StatusSnapshot& s) {
 
   w.family("yktgw_store_queue_records", "gauge", "Records waiting for the store's writer");
   w.sample("yktgw_store_queue_records", s.store_queued);
+  w.family("yktgw_store_commits_total", "counter",
+           "Group commits to records.db; records stored over commits is the group size");
+  w.sample("yktgw_store_commits_total", s.store_commits);
   w.family("yktgw_store_writable", "gauge", "0 when the latest commit to records.db failed");
   w.sample("yktgw_store_writable", b(s.store_writable));
   w.family("yktgw_disk_quota_reached", "gauge", "1 while new records are refused for the quota");

@@ -69,6 +69,7 @@ struct StatusSnapshot {
   std::uint64_t dropped = 0;  // queue full or stopping
   LatencySnapshot auth_latency;
   std::uint64_t store_queued = 0;
+  std::uint64_t store_commits = 0;  // group commits to records.db since start
   bool store_writable = true;
   bool over_quota = false;
   std::size_t terminals = 0;

@@ -154,23 +154,24 @@ void SqliteRecordStore::commit_batch(std::deque<Pending>& batch) {
       const TxnRecord& t = batch[i].record;
       const auto& st = insert_;
       st.reset();
-      st.bind(1, t.terminal);
-      st.bind(2, t.txn_id);
-      st.bind(3, t.req_id);
-      st.bind(4, t.site);
-      st.bind(5, t.scenario);
+      // The record outlives the step, so its strings are bound without a copy.
+      st.bind_static(1, t.terminal);
+      st.bind_static(2, t.txn_id);
+      st.bind_static(3, t.req_id);
+      st.bind_static(4, t.site);
+      st.bind_static(5, t.scenario);
       st.bind(6, t.ts_ms);
       st.bind(7, t.received_ms);
-      st.bind(8, to_string(t.card.type));
-      st.bind(9, t.card.token);
-      st.bind(10, t.card.masked);
-      st.bind(11, t.card.method);
+      st.bind_static(8, to_string(t.card.type));
+      st.bind_static(9, t.card.token);
+      st.bind_static(10, t.card.masked);
+      st.bind_static(11, t.card.method);
       st.bind(12, t.amount_fen);
-      st.bind(13, to_string(t.result));
-      st.bind(14, t.reason);
+      st.bind_static(13, to_string(t.result));
+      st.bind_static(14, t.reason);
       st.bind(15, static_cast<std::int64_t>(t.card.region));
       st.bind(16, static_cast<std::int64_t>(t.service_item));
-      st.bind(17, to_string(t.mode));
+      st.bind_static(17, to_string(t.mode));
       if (sqlite3_step(st.get()) != SQLITE_DONE) {
         failure = db_.last_error();
         break;

@@ -1,8 +1,22 @@
 #include "gateway/store/sqlite_util.h"
 
+#include <mutex>
+
 namespace yktgw::sqlite {
 
+namespace {
+
+// SQLite keeps memory statistics behind a global mutex taken on every allocation; nothing here
+// reads them. Must run before the library initializes, so before the first connection.
+void configure_library_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<Database> Database::open(const std::string& path, bool create, bool read_only) {
+  configure_library_once();
   sqlite3* raw = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;

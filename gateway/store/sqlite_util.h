@@ -35,6 +35,10 @@ class Statement {
   void bind(int i, std::string_view v) const {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
+  // No copy: `v` must stay alive and unchanged until the statement is stepped and reset.
+  void bind_static(int i, std::string_view v) const {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
   void bind(int i, std::int64_t v) const { sqlite3_bind_int64(s_, i, v); }
   void reset() const {
     sqlite3_reset(s_);
