@@ -12,7 +12,7 @@ PACKAGES=(
   libssl-dev
   libspdlog-dev libfmt-dev
   libtomlplusplus-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libsimdjson-dev
   libcli11-dev
   libcpp-httplib-dev
   cppzmq-dev libzmq3-dev

@@ -249,7 +249,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!pruner) return pruner.error();
   p->pruner = std::move(pruner.value());
   p->housekeeper = std::make_unique<outbox::Housekeeper>(
-      *p->pruner, *p->quota, outbox::HousekeeperOptions{}, p->log.store);
+      *p->pruner, *p->quota,
+      outbox::HousekeeperOptions{.thread_nice = config.upstream.background_nice}, p->log.store);
 
   const auto& m = config.mqtt;
   mqtt::LinkOptions lo;

@@ -147,6 +147,7 @@ const Binding kBindings[] = {
     {"upstream.batch_linger_ms", +[](Config& c) -> int& { return c.upstream.batch_linger_ms; }},
     {"upstream.retry_min_ms", +[](Config& c) -> int& { return c.upstream.retry_min_ms; }},
     {"upstream.retry_max_ms", +[](Config& c) -> int& { return c.upstream.retry_max_ms; }},
+    {"upstream.background_nice", +[](Config& c) -> int& { return c.upstream.background_nice; }},
     {"https.url", +[](Config& c) -> std::string& { return c.https.url; }},
     {"https.ca_file", +[](Config& c) -> std::string& { return c.https.ca_file; }},
     {"https.client_cert_file", +[](Config& c) -> std::string& { return c.https.client_cert_file; }},

@@ -123,6 +123,7 @@ struct UpstreamConfig {
   int batch_linger_ms = 200;
   int retry_min_ms = 500;
   int retry_max_ms = 10000;
+  int background_nice = 10;  // forwarding and housekeeping threads
 };
 
 // The HTTPS cross-province link (connectors/https). An empty url means no link: records routed

@@ -238,6 +238,8 @@ std::vector<KeySpec> build_schema() {
               "First retry delay cap in milliseconds; doubles per failure, with full jitter"),
       integer("upstream.retry_max_ms", 10'000, 100, 3'600'000,
               "Largest retry delay cap in milliseconds; at least upstream.retry_min_ms"),
+      integer("upstream.background_nice", 10, 0, 19,
+              "Nice value of the forwarding and housekeeping threads; 0 leaves them as the rest"),
 
       // https: the cross-province link (docs/upstream-https.md)
       text("https.url", "", https_url,

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "gateway/core/log_throttle.h"
+#include "gateway/core/thread_priority.h"
 #include "gateway/outbox/backoff.h"
 #include "gateway/outbox/batch_format.h"
 #include "gateway/outbox/outbox_db.h"
@@ -90,9 +91,11 @@ enum class FlightState : std::uint8_t { compressing, waiting, sending, done };
 // cores. Results go to the destination's inbox, in the order the batches were submitted.
 class Compressor {
  public:
-  Compressor(int level, std::shared_ptr<Inbox> inbox)
-      : level_(level), inbox_(std::move(inbox)), thread_([this] {
+  Compressor(int level, int nice, std::shared_ptr<Inbox> inbox)
+      : level_(level), inbox_(std::move(inbox)), thread_([this, nice] {
           pthread_setname_np(pthread_self(), "fwd-gzip");
+          // A failure is logged by the destination's thread, which tries the same.
+          (void)lower_this_thread_priority(nice);
           run();
         }) {}
   ~Compressor() {
@@ -210,10 +213,15 @@ class Forwarder::Destination {
   Result<void> recover();
   SteadyTime run_once();
   void start() {
-    if (link_) compressor_ = std::make_unique<Compressor>(options_.gzip_level, inbox_);
+    if (link_) {
+      compressor_ = std::make_unique<Compressor>(options_.gzip_level, options_.thread_nice, inbox_);
+    }
     thread_ = std::thread([this] {
       // Thread names are at most 15 characters; the destination is cut to fit.
       pthread_setname_np(pthread_self(), ("fwd-" + name_).substr(0, 15).c_str());
+      if (auto r = lower_this_thread_priority(options_.thread_nice); !r) {
+        log_->warn("destination={} runs at normal priority: {}", name_, r.error().message);
+      }
       thread_main();
     });
   }

@@ -51,6 +51,9 @@ struct ForwarderOptions {
   // How often retry requests written by `yktgw deadletter retry` are picked up.
   std::chrono::milliseconds dead_letter_poll{1'000};
   int gzip_level = 1;
+  // Nice value of the destinations' and the compression threads (0..19, 0: unchanged): a
+  // backlog drain then takes only the CPU that answering terminals leaves.
+  int thread_nice = 0;
   // Uniform draws in [0, 1] for the backoff jitter; empty: a random generator per destination.
   // Called from the destinations' threads: must be thread-safe when start() is used.
   std::function<double()> jitter;

@@ -45,6 +45,7 @@ ForwarderOptions forwarder_options_from(const Config& config) {
   o.limits.linger = std::chrono::milliseconds(u.batch_linger_ms);
   o.retry_min = std::chrono::milliseconds(u.retry_min_ms);
   o.retry_max = std::chrono::milliseconds(u.retry_max_ms);
+  o.thread_nice = u.background_nice;
   return o;
 }
 

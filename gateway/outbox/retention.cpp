@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "gateway/core/thread_priority.h"
 #include "gateway/outbox/outbox_db.h"
 
 namespace yktgw::outbox {
@@ -180,7 +181,12 @@ Housekeeper::~Housekeeper() { stop(); }
 void Housekeeper::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    if (auto r = lower_this_thread_priority(options_.thread_nice); !r) {
+      log_->warn("housekeeping runs at normal priority: {}", r.error().message);
+    }
+    loop();
+  });
 }
 
 void Housekeeper::stop() {

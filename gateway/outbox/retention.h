@@ -92,6 +92,7 @@ struct HousekeeperOptions {
   // Also how often the WAL size is looked at: it cannot pass the threshold by much unseen.
   std::chrono::milliseconds quota_interval{1'000};
   std::chrono::milliseconds prune_interval{60'000};
+  int thread_nice = 0;  // of the housekeeping thread, as ForwarderOptions::thread_nice
 };
 
 // The thread that drives DiskQuota and RetentionPruner: the quota and the WAL size every

@@ -5,6 +5,7 @@
 #include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +20,11 @@
 namespace yktgw::protocol {
 namespace {
 
+// Incoming messages are read with simdjson's DOM (no allocation per value); nlohmann's SAX
+// parser only locates the error in a payload that is not JSON.
 using Json = nlohmann::json;
+using Element = simdjson::dom::element;
+using ElementType = simdjson::dom::element_type;
 // Outgoing messages keep the key order of docs/terminal-protocol.md, so captured traffic reads
 // the same as the spec.
 using OrderedJson = nlohmann::ordered_json;
@@ -104,6 +109,7 @@ bool nesting_exceeds(std::string_view s, int max_depth) {
 // so the success path parses once. Only the position is reported: nlohmann's message quotes the
 // last token, which could be part of a card number.
 struct ErrorLocator {
+  bool failed = false;
   std::size_t position = 0;
 
   bool null() { return true; }
@@ -119,6 +125,7 @@ struct ErrorLocator {
   bool start_array(std::size_t) { return true; }
   bool end_array() { return true; }
   bool parse_error(std::size_t pos, const std::string&, const Json::exception&) {
+    failed = true;
     position = pos;
     return false;
   }
@@ -131,10 +138,25 @@ void set_error(ParseError& err, Reason reason, std::string detail) {
 
 // Ids are copied into the error before anything is validated, so a refusal can still be matched
 // by the terminal that sent it, even when the id itself is what is wrong.
-void fill_ids(const Json& obj, ParseError& err) {
+// The last field named `name` of an object (a repeated key: the last one counts), or nullopt.
+std::optional<Element> field_of(const Element& obj, std::string_view name) {
+  std::optional<Element> found;
+  simdjson::dom::object o;
+  if (obj.get_object().get(o) != simdjson::SUCCESS) return found;
+  for (const simdjson::dom::key_value_pair field : o) {
+    if (field.key == name) found = field.value;
+  }
+  return found;
+}
+
+bool is_string(const Element& e) { return e.type() == ElementType::STRING; }
+// Only for an element that is_string().
+std::string_view string_of(const Element& e) { return e.get_string().value_unsafe(); }
+
+void fill_ids(const Element& obj, ParseError& err) {
   auto grab = [&obj](std::string_view name, std::string& out) {
-    auto it = obj.find(name);
-    if (it != obj.end() && it->is_string()) out = it->get_ref<const std::string&>();
+    const auto f = field_of(obj, name);
+    if (f && is_string(*f)) out = std::string(string_of(*f));
   };
   grab("req_id", err.req_id);
   grab("txn_id", err.txn_id);
@@ -146,45 +168,49 @@ void fill_ids(const Json& obj, ParseError& err) {
 // absent, because many serializers emit null for unset optional fields.
 class FieldReader {
  public:
-  FieldReader(const Json& obj, std::string_view prefix, ParseError& err)
+  FieldReader(const Element& obj, std::string_view prefix, ParseError& err)
       : obj_(obj), prefix_(prefix), err_(err) {}
 
   bool string(std::string_view name, bool required, std::string& out) {
-    const Json* j = find(name);
-    if (j == nullptr) return !required || missing(name);
-    if (!j->is_string()) return wrong_type(name, "a string");
-    out = j->get_ref<const std::string&>();
+    const auto j = find(name);
+    if (!j) return !required || missing(name);
+    if (!is_string(*j)) return wrong_type(name, "a string");
+    out = std::string(string_of(*j));
     return true;
   }
 
   // Integers must fit int64. JSON floats (1.0, 1e3) and booleans are not integers: money and
   // times are exact, and a float here means the terminal computed something it should not have.
   bool integer(std::string_view name, bool required, std::int64_t& out) {
-    const Json* j = find(name);
-    if (j == nullptr) return !required || missing(name);
-    if (!j->is_number_integer()) return wrong_type(name, "an integer");
-    if (j->is_number_unsigned()) {
-      auto u = j->get<Json::number_unsigned_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        return wrong_type(name, "an integer");
+    const auto j = find(name);
+    if (!j) return !required || missing(name);
+    switch (j->type()) {
+      case ElementType::INT64:
+        out = j->get_int64().value_unsafe();
+        return true;
+      case ElementType::UINT64: {
+        const std::uint64_t u = j->get_uint64().value_unsafe();
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          return wrong_type(name, "an integer");
+        }
+        out = static_cast<std::int64_t>(u);
+        return true;
       }
-      out = static_cast<std::int64_t>(u);
-    } else {
-      out = j->get<Json::number_integer_t>();
+      default:
+        return wrong_type(name, "an integer");
     }
-    return true;
   }
 
-  // Required object; nullptr after recording the error.
-  const Json* object(std::string_view name) {
-    const Json* j = find(name);
-    if (j == nullptr) {
+  // Required object; nullopt after recording the error.
+  std::optional<Element> object(std::string_view name) {
+    const auto j = find(name);
+    if (!j) {
       missing(name);
-      return nullptr;
+      return std::nullopt;
     }
-    if (!j->is_object()) {
+    if (j->type() != ElementType::OBJECT) {
       wrong_type(name, "an object");
-      return nullptr;
+      return std::nullopt;
     }
     return j;
   }
@@ -195,10 +221,10 @@ class FieldReader {
   }
 
  private:
-  const Json* find(std::string_view name) const {
-    auto it = obj_.find(name);
-    if (it == obj_.end() || it->is_null()) return nullptr;
-    return &*it;
+  std::optional<Element> find(std::string_view name) const {
+    auto f = field_of(obj_, name);
+    if (f && f->is_null()) f.reset();
+    return f;
   }
   std::string path(std::string_view name) const { return prefix_ + std::string(name); }
   bool missing(std::string_view name) {
@@ -210,28 +236,44 @@ class FieldReader {
     return false;
   }
 
-  const Json& obj_;
+  Element obj_;
   std::string prefix_;
   ParseError& err_;
 };
 
 // JSON, an object, ids for the error, then the version: the order the spec promises.
-bool open_message(std::string_view payload, Json& obj, ParseError& err) {
+// One parser per thread: it keeps its buffers between messages. What open_message returns
+// points into it, so it is read before the thread parses the next message.
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+// `parsed`, when given, tells whether the payload was JSON at all (then `obj` may be read even
+// when the message is refused for its shape or version).
+bool open_message(std::string_view payload, Element& obj, ParseError& err,
+                  bool* parsed = nullptr) {
   if (nesting_exceeds(payload, kMaxNestingDepth)) {
     set_error(err, Reason::malformed_json,
               "payload nests deeper than " + std::to_string(kMaxNestingDepth) + " levels");
     return false;
   }
-  obj = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
-  if (obj.is_discarded()) {
+  const auto parse_error = thread_parser().parse(payload.data(), payload.size()).get(obj);
+  if (parse_error != simdjson::SUCCESS) {
     ErrorLocator locator;
     Json::sax_parse(payload.begin(), payload.end(), &locator);
+    if (!locator.failed && parse_error == simdjson::NUMBER_ERROR) {
+      // Valid JSON whose number does not fit 64 bits (an integer) or a double (1e400).
+      set_error(err, Reason::wrong_type, "payload holds a number that does not fit 64 bits");
+      return false;
+    }
     set_error(
         err, Reason::malformed_json,
         "payload is not valid JSON (error near byte " + std::to_string(locator.position) + ")");
     return false;
   }
-  if (!obj.is_object()) {
+  if (parsed != nullptr) *parsed = true;
+  if (obj.type() != ElementType::OBJECT) {
     set_error(err, Reason::malformed_json, "payload must be a JSON object");
     return false;
   }
@@ -286,10 +328,10 @@ bool read_amount(FieldReader& r, bool required, Fen& out) {
   return true;
 }
 
-bool read_credential(const Json& msg, ParseError& err, Credential& out) {
+bool read_credential(const Element& msg, ParseError& err, Credential& out) {
   FieldReader top(msg, "", err);
-  const Json* c = top.object("credential");
-  if (c == nullptr) return false;
+  const auto c = top.object("credential");
+  if (!c) return false;
   FieldReader r(*c, "credential.", err);
   std::string type;
   if (!r.string("type", true, type)) return false;
@@ -465,7 +507,7 @@ std::string subscription_filter(std::string_view site, TopicKind kind) {
 Parsed<AuthRequest> parse_auth_request(std::string_view payload) {
   Parsed<AuthRequest> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     FieldReader r(obj, "", out.error);
     AuthRequest req;
@@ -486,7 +528,7 @@ Parsed<AuthRequest> parse_auth_request(std::string_view payload) {
 namespace {
 
 // The fields of one txn record (§7), after the envelope was checked.
-bool read_txn_fields(const Json& obj, ParseError& err, TxnMessage& txn) {
+bool read_txn_fields(const Element& obj, ParseError& err, TxnMessage& txn) {
     FieldReader r(obj, "", err);
     if (!r.string("txn_id", true, txn.txn_id)) return false;
     if (!chars_ok(txn.txn_id, 1, kMaxIdLen, is_txn_id_char)) {
@@ -532,7 +574,7 @@ bool read_txn_fields(const Json& obj, ParseError& err, TxnMessage& txn) {
 Parsed<TxnMessage> parse_txn(std::string_view payload) {
   Parsed<TxnMessage> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     TxnMessage txn;
     if (!read_txn_fields(obj, out.error, txn)) return out;
@@ -547,13 +589,14 @@ Parsed<TxnMessage> parse_txn(std::string_view payload) {
 Parsed<TxnBatchMessage> parse_txn_batch(std::string_view payload, std::size_t max_records) {
   Parsed<TxnBatchMessage> out;
   try {
-    Json obj;
-    const bool opened = open_message(payload, obj, out.error);
+    Element obj;
+    bool parsed = false;
+    const bool opened = open_message(payload, obj, out.error, &parsed);
     // The batch id, when readable, so that the terminal can match the refusal.
     out.error.txn_id.clear();
-    if (obj.is_object()) {
-      auto id = obj.find("batch_id");
-      if (id != obj.end() && id->is_string()) out.error.txn_id = id->get<std::string>();
+    if (parsed && obj.type() == ElementType::OBJECT) {
+      const auto id = field_of(obj, "batch_id");
+      if (id && is_string(*id)) out.error.txn_id = std::string(string_of(*id));
     }
     if (!opened) return out;
     FieldReader r(obj, "", out.error);
@@ -564,23 +607,25 @@ Parsed<TxnBatchMessage> parse_txn_batch(std::string_view payload, std::size_t ma
       return out;
     }
     if (!read_terminal(r, batch.terminal)) return out;
-    auto it = obj.find("records");
-    if (it == obj.end() || it->is_null()) {
+    const auto field = field_of(obj, "records");
+    if (!field || field->is_null()) {
       set_error(out.error, Reason::missing_field, "missing field 'records'");
       return out;
     }
-    if (!it->is_array()) {
+    simdjson::dom::array records;
+    if (field->get_array().get(records) != simdjson::SUCCESS) {
       set_error(out.error, Reason::wrong_type, "field 'records' must be an array");
       return out;
     }
-    if (it->empty() || it->size() > max_records) {
+    const std::size_t count = records.size();
+    if (count == 0 || count > max_records) {
       r.invalid("records", "must hold 1.." + std::to_string(max_records) + " records");
       return out;
     }
-    batch.records.reserve(it->size());
-    for (const Json& rec : *it) {
+    batch.records.reserve(count);
+    for (const Element rec : records) {
       Parsed<TxnMessage> one;
-      if (!rec.is_object()) {
+      if (rec.type() != ElementType::OBJECT) {
         set_error(one.error, Reason::malformed_json, "record must be a JSON object");
       } else {
         fill_ids(rec, one.error);
@@ -610,7 +655,7 @@ Parsed<TxnBatchMessage> parse_txn_batch(std::string_view payload, std::size_t ma
 Parsed<TerminalStatus> parse_status(std::string_view payload) {
   Parsed<TerminalStatus> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     FieldReader r(obj, "", out.error);
     TerminalStatus s;
@@ -809,7 +854,7 @@ std::string serialize(const TerminalStatus& s) {
 Parsed<AuthResponse> parse_auth_response(std::string_view payload) {
   Parsed<AuthResponse> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     FieldReader r(obj, "", out.error);
     AuthResponse resp;
@@ -854,7 +899,7 @@ Parsed<AuthResponse> parse_auth_response(std::string_view payload) {
 Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
   Parsed<TxnAck> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     FieldReader r(obj, "", out.error);
     TxnAck ack;
@@ -884,7 +929,7 @@ Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
 Parsed<TxnBatchAck> parse_txn_batch_ack(std::string_view payload) {
   Parsed<TxnBatchAck> out;
   try {
-    Json obj;
+    Element obj;
     if (!open_message(payload, obj, out.error)) return out;
     FieldReader r(obj, "", out.error);
     TxnBatchAck ack;
@@ -902,13 +947,14 @@ Parsed<TxnBatchAck> parse_txn_batch_ack(std::string_view payload) {
       r.invalid("status", "must be \"acked\" or \"rejected\"");
       return out;
     }
-    auto it = obj.find("acks");
-    if (it == obj.end() || !it->is_array()) {
+    const auto field = field_of(obj, "acks");
+    simdjson::dom::array acks;
+    if (!field || field->get_array().get(acks) != simdjson::SUCCESS) {
       set_error(out.error, Reason::missing_field, "missing field 'acks'");
       return out;
     }
-    for (const Json& one : *it) {
-      if (!one.is_object()) {
+    for (const Element one : acks) {
+      if (one.type() != ElementType::OBJECT) {
         set_error(out.error, Reason::wrong_type, "each of 'acks' must be an object");
         return out;
       }

@@ -2,7 +2,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -524,6 +531,42 @@ TEST_F(ForwarderTest, CompressionBesideReadingKeepsIdsAndOrderAcrossAStop) {
   }
   EXPECT_EQ(seen.size(), 200u);
   EXPECT_EQ(std::set<std::uint64_t>(seen.begin(), seen.end()).size(), 200u);
+}
+
+// The destination's and the compression thread run at the configured nice value, so that a
+// backlog drain yields to the threads that answer terminals; the caller's thread is untouched.
+TEST_F(ForwarderTest, ThreadsRunAtTheConfiguredNiceValue) {
+  SystemClock clock;
+  errno = 0;
+  const int own = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  ForwarderOptions o = options();
+  o.thread_nice = std::max(own, 6);
+  auto f = Forwarder::open(o, router(), {{"district", &district_}}, clock, testing::quiet_log());
+  ASSERT_TRUE(f) << f.error().message;
+  auto fwd = std::move(f.value());
+  fwd->start();
+  // Thread name -> nice value, read from /proc for every thread of this process.
+  std::map<std::string, int> nice_by_name;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    nice_by_name.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      const auto tid = static_cast<id_t>(std::stol(task.path().filename().string()));
+      nice_by_name[name] = getpriority(PRIO_PROCESS, tid);
+    }
+    if (nice_by_name.count("fwd-district") && nice_by_name.count("fwd-gzip") &&
+        nice_by_name["fwd-district"] == o.thread_nice && nice_by_name["fwd-gzip"] == o.thread_nice) {
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  fwd->stop();
+  EXPECT_EQ(nice_by_name["fwd-district"], o.thread_nice);
+  EXPECT_EQ(nice_by_name["fwd-gzip"], o.thread_nice);
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), own);
 }
 
 TEST_F(ForwarderTest, StopWaitsForAnswersThenGivesUp) {

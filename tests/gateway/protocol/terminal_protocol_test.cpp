@@ -212,6 +212,26 @@ TEST(AuthRequest, UnknownFieldsAreIgnored) {
   EXPECT_EQ(p.value->credential.qr, "");
 }
 
+TEST(AuthRequest, ARepeatedFieldTakesItsLastValue) {
+  std::string text = dump(valid_auth_req());
+  text.insert(1, R"("amount_fen":1,"scenario":"bus",)");
+  auto p = parse_auth_request(text);
+  ASSERT_TRUE(p.ok()) << p.error.detail;
+  EXPECT_EQ(p.value->amount_fen, 1200);
+  EXPECT_EQ(p.value->scenario, "canteen");
+}
+
+TEST(AuthRequest, AnIntegerBeyondSixtyFourBitsIsAWrongType) {
+  std::string text = dump(with(valid_auth_req(), "/amount_fen", Json(0)));
+  const auto at = text.find("\"amount_fen\":0");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 14, "\"amount_fen\":123456789012345678901234567890");
+  auto p = parse_auth_request(text);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error.reason, Reason::wrong_type) << p.error.detail;
+  EXPECT_EQ(p.error.detail, "payload holds a number that does not fit 64 bits");
+}
+
 TEST(AuthRequest, EachCredentialType) {
   Json card = with(valid_auth_req(), "/credential/mac", Json("0A1b2C3d"));
   auto p = parse_auth_request(dump(card));
