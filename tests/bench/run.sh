@@ -85,7 +85,7 @@ stop_proc() {
   unset "PIDS[$name]"
 }
 cleanup() {
-  for name in openloop echo gateway platform mosquitto; do stop_proc "$name"; done
+  for name in openloop openloop_echo echo gateway platform mosquitto; do stop_proc "$name"; done
   for f in "$RUN"/*.out "$RUN"/*.log; do [ -f "$f" ] && cp "$f" "$LOGS/" 2>/dev/null; done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "# kept $RUN" >&2; else rm -rf "$RUN"; fi
 }
@@ -272,8 +272,16 @@ STOP_FILE=$RUN/drain.done
   --baseline-p99 "$(value_of auth_no_backlog_p99 | grep . || echo 0)" \
   >"$LOGS/drain_auth.out" 2>"$LOGS/drain_auth.err" &
 PIDS[openloop]=$!
-# The open loop is connected and sending before the platform returns.
-for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/drain_auth.out" && break; sleep 0.1; done
+# The same open loop against the bare echo responder, in the same window: what the machine
+# itself does to a round trip while the platform simulator stores the backlog on these cores.
+"$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$ECHO_SITE" --terminals $AUTH_TERMINALS \
+  --rate $DRAIN_RATE --max-s 600 --until-file "$STOP_FILE" --name echo_during_drain \
+  >"$LOGS/drain_echo.out" 2>"$LOGS/drain_echo.err" &
+PIDS[openloop_echo]=$!
+# The open loops are connected and sending before the platform returns.
+for f in drain_auth drain_echo; do
+  for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/$f.out" && break; sleep 0.1; done
+done
 sleep 1
 T0=$(date +%s.%N)
 start_platform || fail "ykt-platform-sim did not restart"
@@ -287,7 +295,12 @@ T1=$(date +%s.%N)
 touch "$STOP_FILE"
 if ! wait "${PIDS[openloop]}"; then fail "open loop during the drain failed"; fi
 unset "PIDS[openloop]"
+if ! wait "${PIDS[openloop_echo]}"; then fail "echo open loop during the drain failed"; fi
+unset "PIDS[openloop_echo]"
 figures_of "$LOGS/drain_auth.out"
+figures_of "$LOGS/drain_echo.out"
+figure auth_during_drain_p99_vs_echo "$(value_of auth_during_drain_p99)" ms \
+  "$(value_of echo_during_drain_p99)"
 if [ $DRAINED = 1 ]; then
   figure e2e_drain_backlog_records "$BEFORE" records
   figure e2e_drain_platform_up_to_empty "$(awk "BEGIN{printf \"%.2f\", $T1 - $T0}")" s
@@ -314,6 +327,7 @@ REQUIRED=(
   txn_ingest_bulk_with_platform_records_per_s
   gateway_rss_idle gateway_hwm_idle gateway_hwm_under_load
   auth_no_backlog_p99 auth_during_drain_p50 auth_during_drain_p99 e2e_drain_platform_up_to_empty
+  echo_during_drain_p99 auth_during_drain_p99_vs_echo
 )
 for name in "${REQUIRED[@]}"; do
   awk -v n="$name" '$2 == n {found=1} END{exit !found}' "$LOGS/all.figures" ||
