@@ -28,6 +28,15 @@ std::uint64_t load(const std::atomic<std::uint64_t>& c) {
 
 std::size_t idx(Reason r) { return static_cast<std::size_t>(r); }
 
+// The refusal of a payload over its limit, before any of it is read.
+protocol::ParseError too_large(std::size_t size, int limit) {
+  return {Reason::payload_too_large,
+          "payload of " + std::to_string(size) + " bytes exceeds " + std::to_string(limit),
+          {},
+          {},
+          {}};
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(Deps deps, DispatcherOptions options)
@@ -235,12 +244,7 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from,
     record_latency();
   };
   if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
-    refuse({Reason::payload_too_large,
-            "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
-                std::to_string(options_.max_payload_bytes),
-            {},
-            {},
-            {}});
+    refuse(too_large(msg.payload.size(), options_.max_payload_bytes));
     return;
   }
   auto parsed = protocol::parse_auth_request(msg.payload);
@@ -290,12 +294,7 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
     reply(msg, from, protocol::txn_ack_topic(from), protocol::serialize_txn_error(err));
   };
   if (msg.payload.size() > static_cast<std::size_t>(options_.max_payload_bytes)) {
-    refuse({Reason::payload_too_large,
-            "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
-                std::to_string(options_.max_payload_bytes),
-            {},
-            {},
-            {}});
+    refuse(too_large(msg.payload.size(), options_.max_payload_bytes));
     return;
   }
   auto parsed = protocol::parse_txn(msg.payload);
@@ -393,13 +392,7 @@ void Dispatcher::handle_txn_batch(InboundMessage& msg, const TopicAddress& from)
     reply(msg, from, protocol::txn_batch_ack_topic(from), protocol::serialize(ack));
   };
   if (msg.payload.size() > static_cast<std::size_t>(options_.max_batch_payload_bytes)) {
-    refuse_batch({Reason::payload_too_large,
-                  "payload of " + std::to_string(msg.payload.size()) + " bytes exceeds " +
-                      std::to_string(options_.max_batch_payload_bytes),
-                  {},
-                  {},
-                  {}},
-                 {});
+    refuse_batch(too_large(msg.payload.size(), options_.max_batch_payload_bytes), {});
     return;
   }
   auto parsed = protocol::parse_txn_batch(

@@ -381,6 +381,23 @@ bool read_reason_code(FieldReader& r, Reason& out) {
   return true;
 }
 
+// Reads an ack's "status", and its "reason" when rejected (terminal side).
+bool read_ack_status(FieldReader& r, TxnAck& ack) {
+  std::string status;
+  if (!r.string("status", true, status)) return false;
+  if (status == "stored") {
+    ack.status = AckStatus::stored;
+  } else if (status == "duplicate") {
+    ack.status = AckStatus::duplicate;
+  } else if (status == "rejected") {
+    ack.status = AckStatus::rejected;
+    return read_reason_code(r, ack.reason);
+  } else {
+    return r.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Serializing.
 
@@ -905,19 +922,7 @@ Parsed<TxnAck> parse_txn_ack(std::string_view payload) {
     TxnAck ack;
     // May be empty: the gateway could not read the record's id.
     if (!r.string("txn_id", true, ack.txn_id)) return out;
-    std::string status;
-    if (!r.string("status", true, status)) return out;
-    if (status == "stored") {
-      ack.status = AckStatus::stored;
-    } else if (status == "duplicate") {
-      ack.status = AckStatus::duplicate;
-    } else if (status == "rejected") {
-      ack.status = AckStatus::rejected;
-      if (!read_reason_code(r, ack.reason)) return out;
-    } else {
-      r.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
-      return out;
-    }
+    if (!read_ack_status(r, ack)) return out;
     out.value = std::move(ack);
   } catch (const std::exception&) {
     out.value.reset();
@@ -961,18 +966,8 @@ Parsed<TxnBatchAck> parse_txn_batch_ack(std::string_view payload) {
       FieldReader ri(one, "acks[].", out.error);
       TxnBatchAck::Item item;
       if (!ri.string("txn_id", true, item.ack.txn_id)) return out;
-      std::string st;
-      if (!ri.string("status", true, st)) return out;
-      if (st == "stored") {
-        item.ack.status = AckStatus::stored;
-      } else if (st == "duplicate") {
-        item.ack.status = AckStatus::duplicate;
-      } else if (st == "rejected") {
-        item.ack.status = AckStatus::rejected;
-        if (!read_reason_code(ri, item.ack.reason)) return out;
-        if (!ri.string("detail", false, item.detail)) return out;
-      } else {
-        ri.invalid("status", "must be \"stored\", \"duplicate\" or \"rejected\"");
+      if (!read_ack_status(ri, item.ack)) return out;
+      if (item.ack.status == AckStatus::rejected && !ri.string("detail", false, item.detail)) {
         return out;
       }
       ack.acks.push_back(std::move(item));

@@ -27,13 +27,13 @@ if [ $QUICK = 1 ]; then
   BUILD_TYPE=RelWithDebInfo
   DECISIONS=100000; CARDLIST_ENTRIES=200000; QR_CODES=1000; QR_TAPS=20000; QR_OPENSSL_S=1
   FWD_RECORDS=20000; AUTH_COUNT=5000; AUTH_SEQ=300; AUTH_OPEN_S=2; INGEST_COUNT=20000
-  SQLITE_COUNT=50000; BACKLOG=20000; DRAIN_RATE=200; IDLE_S=2
+  SQLITE_COUNT=50000; BACKLOG=20000; DRAIN_RATE=200; IDLE_S=2; PARSE_ROUNDS=2000
 else
   BUILD_DIR=${BENCH_BUILD_DIR:-build/bench-release}
   BUILD_TYPE=Release
   DECISIONS=1000000; CARDLIST_ENTRIES=30000000; QR_CODES=20000; QR_TAPS=200000; QR_OPENSSL_S=3
   FWD_RECORDS=300000; AUTH_COUNT=100000; AUTH_SEQ=3000; AUTH_OPEN_S=10; INGEST_COUNT=300000
-  SQLITE_COUNT=1000000; BACKLOG=1000000; DRAIN_RATE=1000; IDLE_S=5
+  SQLITE_COUNT=1000000; BACKLOG=1000000; DRAIN_RATE=1000; IDLE_S=5; PARSE_ROUNDS=20000
 fi
 AUTH_TERMINALS=4
 AUTH_WINDOW=64
@@ -62,7 +62,7 @@ if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $QUICK = 0 ]; then
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache >/dev/null
 fi
 nice -n 10 ninja -C "$BUILD_DIR" yktgw ykt-platform-sim mqtt_bench decision_bench \
-  cardlist_bench qr_bench forward_bench >"$LOGS/build.log" 2>&1 ||
+  cardlist_bench qr_bench forward_bench protocol_bench >"$LOGS/build.log" 2>&1 ||
   { tail -n 40 "$LOGS/build.log" >&2; echo "bench: build failed" >&2; exit 1; }
 BIN=$ROOT/$BUILD_DIR/bin
 BENCH=$ROOT/$BUILD_DIR/bench
@@ -145,6 +145,7 @@ run_bench() {  # run_bench NAME CMD...: output to $LOGS/NAME.out, figures echoed
   log "$name took $((SECONDS - t0)) s"
 }
 run_bench decision_bench "$BENCH/decision_bench" --decisions "$DECISIONS"
+run_bench protocol_bench "$BENCH/protocol_bench" --rounds "$PARSE_ROUNDS"
 run_bench cardlist_bench "$BENCH/cardlist_bench" --entries "$CARDLIST_ENTRIES" --dir "$RUN/cardlist"
 rm -rf "$RUN/cardlist"
 run_bench qr_bench "$BENCH/qr_bench" --codes "$QR_CODES" --taps "$QR_TAPS" \
@@ -319,6 +320,7 @@ awk '{print "run", $0}' "$LINES" >>"$LOGS/all.figures"
 
 REQUIRED=(
   baseline_token_lookup_p99 decision_canteen_p99 decision_bus_p99
+  parse_txn_batch_per_record parse_auth_request
   load_from_sqlite lookup_hit_p99 delta_apply_until_serving
   qr_decisions_1thread card_tap_under_qr_load_p99
   zmq_forward_null_receiver_records_per_s zmq_raw_dealer_router_records_per_s https_forward_records_per_s https_raw_curl_records_per_s drain_link_up_to_all_acked

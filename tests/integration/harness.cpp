@@ -254,6 +254,9 @@ Gateway::Gateway(GatewayFiles files, std::vector<std::string> extra_args)
     : files_(std::move(files)) {
   std::vector<std::string> argv{bin_dir() + "/yktgw", "--config", files_.config};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  std::error_code ec;
+  const auto size = fs::file_size(files_.log, ec);
+  log_start_ = ec ? 0 : static_cast<std::size_t>(size);
   proc_ = Process::spawn(argv, files_.log);
 }
 
@@ -262,7 +265,7 @@ Gateway::~Gateway() { proc_.stop(); }
 bool Gateway::wait_connected(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (log().find("mqtt connected") != std::string::npos) return true;
+    if (log().find("mqtt connected", log_start_) != std::string::npos) return true;
     if (!proc_.running()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -96,12 +96,15 @@ class Gateway {
   ~Gateway();
   Process& process() { return proc_; }
   const GatewayFiles& files() const { return files_; }
-  // Waits until the log says the gateway is connected and subscribed.
+  // Waits until this process's part of the log says the gateway is connected and subscribed.
+  // The log file is shared by every gateway started with the same files (it is appended to),
+  // so an earlier instance's line does not count.
   bool wait_connected(std::chrono::milliseconds timeout);
   std::string log() const { return read_file(files_.log); }
 
  private:
   GatewayFiles files_;
+  std::size_t log_start_ = 0;  // size of the log file when this process started
   Process proc_;
 };
 

@@ -116,6 +116,22 @@ class SimTest : public ::testing::Test {
             dir_ + "/report.json"};
   }
 
+  struct SimRun {
+    int rc = -1;
+    std::string out;  // what the simulator printed
+    json report;      // what it wrote to --report (discarded when unreadable)
+  };
+  // Runs `yktgw-sim command` with the common options, then `extra`.
+  SimRun run_sim(const std::string& command, const std::vector<std::string>& extra,
+                 const std::string& policies = "") const {
+    auto argv = sim_args(command, policies);
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    SimRun r;
+    r.rc = run_command(argv, &r.out);
+    r.report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
+    return r;
+  }
+
   std::string dir_;
   std::unique_ptr<Broker> broker_;
   int zmq_port_ = 0;
@@ -126,16 +142,13 @@ class SimTest : public ::testing::Test {
 };
 
 TEST_F(SimTest, EveryTerminalKindMatchesTheExpectationsAndEveryRecordIsAcked) {
-  auto argv = sim_args("load");
-  for (const std::string a :
-       {"--mix", "township", "--rate", "60", "--duration", "12", "--profile", "meal",
-        "--bus-outage-s", "2", "--bus-outage-every-s", "3", "--disconnect-every-s", "20",
-        "--resend-ms", "1000", "--drain-s", "15", "--quiet"}) {
-    argv.push_back(a);
-  }
-  std::string out;
-  const int rc = run_command(argv, &out);
-  const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
+  const SimRun run =
+      run_sim("load", {"--mix", "township", "--rate", "60", "--duration", "12", "--profile", "meal",
+                       "--bus-outage-s", "2", "--bus-outage-every-s", "3", "--disconnect-every-s",
+                       "20", "--resend-ms", "1000", "--drain-s", "15", "--quiet"});
+  const std::string& out = run.out;
+  const int rc = run.rc;
+  const json& report = run.report;
   ASSERT_TRUE(report.is_object()) << out;
   EXPECT_EQ(rc, 0) << out << report.dump(2);
 
@@ -178,16 +191,13 @@ TEST_F(SimTest, EveryTerminalKindMatchesTheExpectationsAndEveryRecordIsAcked) {
 }
 
 TEST_F(SimTest, DemoPrintsOneMaskedLinePerTap) {
-  auto argv = sim_args("demo");
-  for (const std::string a : {"--mix", "canteen:1,bus:1,gate_campus:1", "--rate", "5", "--duration",
-                              "3", "--drain-s", "10"}) {
-    argv.push_back(a);
-  }
-  std::string out;
-  const int rc = run_command(argv, &out);
+  const SimRun run = run_sim("demo", {"--mix", "canteen:1,bus:1,gate_campus:1", "--rate", "5",
+                                      "--duration", "3", "--drain-s", "10"});
+  const std::string& out = run.out;
+  const int rc = run.rc;
+  const json& report = run.report;
   write_file(dir_ + "/demo.out", out);  // kept with the test's files, for a reader
   EXPECT_EQ(rc, 0) << out;
-  const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
   ASSERT_TRUE(report.is_object()) << out;
   EXPECT_EQ(report["run"]["mode"], "demo");
   EXPECT_EQ(report["expectations"]["mismatches"], 0);
@@ -208,15 +218,12 @@ TEST_F(SimTest, DemoPrintsOneMaskedLinePerTap) {
 TEST_F(SimTest, ARunEndingWhileLinksAreDownWaitsForThemAndCountsNoErrors) {
   // Links drop every half second or so for 1 to 4 s, so when the load stops many terminals are
   // still reconnecting. The run waits for them instead of cutting their subscribes short.
-  auto argv = sim_args("load");
-  for (const std::string a :
-       {"--mix", "canteen:10,gate_campus:10", "--rate", "40", "--duration", "3",
-        "--disconnect-every-s", "0.5", "--txn-ratio", "0", "--drain-s", "20", "--quiet"}) {
-    argv.push_back(a);
-  }
-  std::string out;
-  const int rc = run_command(argv, &out);
-  const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
+  const SimRun run = run_sim(
+      "load", {"--mix", "canteen:10,gate_campus:10", "--rate", "40", "--duration", "3",
+               "--disconnect-every-s", "0.5", "--txn-ratio", "0", "--drain-s", "20", "--quiet"});
+  const std::string& out = run.out;
+  const int rc = run.rc;
+  const json& report = run.report;
   ASSERT_TRUE(report.is_object()) << out;
   EXPECT_EQ(rc, 0) << out << report.dump(2);
   EXPECT_EQ(report["errors"], 0) << out;
@@ -233,14 +240,13 @@ TEST_F(SimTest, ADecisionTheModelDisagreesWithIsCountedAndFailsTheRun) {
   policies.replace(at, campus.size(), "allowed_groups = [\"staff\"]");
   const std::string wrong = dir_ + "/staff-only.toml";
   write_file(wrong, policies);
-  auto argv = sim_args("load", wrong);
-  for (const std::string a : {"--mix", "gate_campus:2", "--rate", "40", "--duration", "2",
-                              "--drain-s", "10", "--quiet"}) {
-    argv.push_back(a);
-  }
-  std::string out;
-  const int rc = run_command(argv, &out);
-  const json report = json::parse(read_file(dir_ + "/report.json"), nullptr, false);
+  const SimRun run = run_sim(
+      "load",
+      {"--mix", "gate_campus:2", "--rate", "40", "--duration", "2", "--drain-s", "10", "--quiet"},
+      wrong);
+  const std::string& out = run.out;
+  const int rc = run.rc;
+  const json& report = run.report;
   ASSERT_TRUE(report.is_object()) << out;
   EXPECT_EQ(rc, 1) << out;
   EXPECT_GT(report["expectations"]["mismatches"].get<std::uint64_t>(), 0u) << report.dump(2);

@@ -558,7 +558,8 @@ TEST_F(ForwarderTest, ThreadsRunAtTheConfiguredNiceValue) {
       nice_by_name[name] = getpriority(PRIO_PROCESS, tid);
     }
     if (nice_by_name.count("fwd-district") && nice_by_name.count("fwd-gzip") &&
-        nice_by_name["fwd-district"] == o.thread_nice && nice_by_name["fwd-gzip"] == o.thread_nice) {
+        nice_by_name["fwd-district"] == o.thread_nice &&
+        nice_by_name["fwd-gzip"] == o.thread_nice) {
       break;
     }
     std::this_thread::sleep_for(10ms);
