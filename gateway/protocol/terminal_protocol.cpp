@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
 #include <string>
@@ -136,8 +137,6 @@ void set_error(ParseError& err, Reason reason, std::string detail) {
   err.detail = std::move(detail);
 }
 
-// Ids are copied into the error before anything is validated, so a refusal can still be matched
-// by the terminal that sent it, even when the id itself is what is wrong.
 // The last field named `name` of an object (a repeated key: the last one counts), or nullopt.
 std::optional<Element> field_of(const Element& obj, std::string_view name) {
   std::optional<Element> found;
@@ -153,6 +152,8 @@ bool is_string(const Element& e) { return e.type() == ElementType::STRING; }
 // Only for an element that is_string().
 std::string_view string_of(const Element& e) { return e.get_string().value_unsafe(); }
 
+// Ids are copied into the error before anything is validated, so a refusal can still be matched
+// by the terminal that sent it, even when the id itself is what is wrong.
 void fill_ids(const Element& obj, ParseError& err) {
   auto grab = [&obj](std::string_view name, std::string& out) {
     const auto f = field_of(obj, name);
@@ -241,7 +242,6 @@ class FieldReader {
   ParseError& err_;
 };
 
-// JSON, an object, ids for the error, then the version: the order the spec promises.
 // One parser per thread: it keeps its buffers between messages. What open_message returns
 // points into it, so it is read before the thread parses the next message.
 simdjson::dom::parser& thread_parser() {
@@ -249,6 +249,7 @@ simdjson::dom::parser& thread_parser() {
   return parser;
 }
 
+// JSON, an object, ids for the error, then the version: the order the spec promises.
 // `parsed`, when given, tells whether the payload was JSON at all (then `obj` may be read even
 // when the message is refused for its shape or version).
 bool open_message(std::string_view payload, Element& obj, ParseError& err,
