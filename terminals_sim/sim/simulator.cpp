@@ -13,8 +13,8 @@
 #include <mutex>
 #include <ostream>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -232,6 +232,11 @@ class Terminal final : public paho::iaction_listener {
   bool settled() const { return subscriptions_this_connection_.load() >= kSubscriptions; }
   bool subscribed() const { return sessions() > 0; }
   std::uint64_t failures() const { return failures_.load(); }
+  // What went wrong on this terminal's connection since the last call (the first few only).
+  std::vector<std::string> take_failure_texts() {
+    std::lock_guard lock(failure_mu_);
+    return std::exchange(failure_texts_, {});
+  }
   std::uint64_t disconnects() const { return disconnects_.load(); }
 
   std::uint32_t index() const { return index_; }
@@ -301,15 +306,6 @@ class Terminal final : public paho::iaction_listener {
     std::lock_guard lock(failure_mu_);
     if (failure_texts_.size() < kNotesPerKind) failure_texts_.push_back(std::move(what));
   }
-
- public:
-  // What went wrong on this terminal's connection since the last call (the first few only).
-  std::vector<std::string> take_failure_texts() {
-    std::lock_guard lock(failure_mu_);
-    return std::exchange(failure_texts_, {});
-  }
-
- private:
 
   static constexpr int kSubscriptions = 3;  // auth/resp, txn/ack, txn/batch/ack
 
