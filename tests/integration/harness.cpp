@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -36,18 +38,40 @@ std::string make_temp_dir(const std::string& name) {
   return dir.string();
 }
 
-int free_port() {
+namespace {
+
+// A port the kernel has free right now; 0 when it cannot tell.
+int probe_free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return 0;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  int port = 0;
   socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
   close(s);
   return port;
+}
+
+}  // namespace
+
+// The kernel may hand the same free port to two probes in a row when nothing has bound it in
+// between (a test that asks for a platform's ZeroMQ and HTTPS ports before starting it), so a
+// port is never handed out twice by this process.
+int free_port() {
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  std::lock_guard lock(mu);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = probe_free_port();
+    if (port != 0 && handed_out.insert(port).second) return port;
+  }
+  throw std::runtime_error("free_port: no port that was not handed out already");
 }
 
 void write_file(const std::string& path, const std::string& text, int mode) {
