@@ -93,13 +93,9 @@ QuotaUsage quota_usage(const std::string& data_dir) {
   const long long pages = sqlite_value(records, "PRAGMA page_count");
   const long long free_pages = sqlite_value(records, "PRAGMA freelist_count");
   const long long page_size = sqlite_value(records, "PRAGMA page_size");
-  auto size = [](const std::string& path) {
-    std::error_code ec;
-    const auto n = fs::file_size(path, ec);
-    return ec ? 0LL : static_cast<long long>(n);
-  };
-  return QuotaUsage{(pages - free_pages) * page_size + size(data_dir + "/outbox.db"),
-                    size(records + "-wal") + size(data_dir + "/outbox.db-wal")};
+  return QuotaUsage{(pages - free_pages) * page_size + file_size_or_zero(data_dir + "/outbox.db"),
+                    file_size_or_zero(records + "-wal") +
+                        file_size_or_zero(data_dir + "/outbox.db-wal")};
 }
 
 // The gateway's wall clock under libfaketime (Debian package faketime): the offset is read from

@@ -41,12 +41,6 @@ int soak_seconds() {
   return s >= 30 ? s : 150;
 }
 
-long long file_size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto n = fs::file_size(path, ec);
-  return ec ? 0 : static_cast<long long>(n);
-}
-
 // VmRSS of `pid` in KiB; -1 when unreadable.
 long long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

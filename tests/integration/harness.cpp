@@ -89,6 +89,12 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+long long file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const auto n = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<long long>(n);
+}
+
 Process Process::spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   Process p;
   pid_t pid = fork();
@@ -278,9 +284,7 @@ Gateway::Gateway(GatewayFiles files, std::vector<std::string> extra_args)
     : files_(std::move(files)) {
   std::vector<std::string> argv{bin_dir() + "/yktgw", "--config", files_.config};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  std::error_code ec;
-  const auto size = fs::file_size(files_.log, ec);
-  log_start_ = ec ? 0 : static_cast<std::size_t>(size);
+  log_start_ = static_cast<std::size_t>(file_size_or_zero(files_.log));
   proc_ = Process::spawn(argv, files_.log);
 }
 

@@ -24,6 +24,8 @@ std::string make_temp_dir(const std::string& name);
 int free_port();
 void write_file(const std::string& path, const std::string& text, int mode = 0644);
 std::string read_file(const std::string& path);
+// Size of a file in bytes; 0 when it does not exist (yet).
+long long file_size_or_zero(const std::string& path);
 
 class Process {
  public:
