@@ -5,6 +5,7 @@
 // decision, and every record must be acked.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -232,8 +233,17 @@ TEST_F(SimTest, ARunEndingWhileLinksAreDownWaitsForThemAndCountsNoErrors) {
 }
 
 TEST_F(SimTest, ADecisionTheModelDisagreesWithIsCountedAndFailsTheRun) {
-  // The simulator is told the campus gate admits staff only; the gateway also admits students.
+  // The campus gate opens all day for this test, on both sides, so that the decision does not
+  // depend on the hour the test runs at (outside 06:00-23:00 every tap is outside_hours).
   std::string policies = read_file(files_.policies);
+  const std::string hours = "hours = [\"06:00-23:00\"]";
+  const auto hours_at = policies.find(hours, policies.find("[scenario.gate_campus]"));
+  ASSERT_NE(hours_at, std::string::npos);
+  policies.replace(hours_at, hours.size(), "hours = [\"00:00-24:00\"]");
+  write_file(files_.policies, policies);
+  ASSERT_EQ(kill(gateway_->process().pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_log(*gateway_, "reload: policies loaded", 10s)) << gateway_->log();
+  // The simulator is told the campus gate admits staff only; the gateway also admits students.
   const std::string campus = "allowed_groups = [\"staff\", \"student\"]";
   const auto at = policies.find(campus);
   ASSERT_NE(at, std::string::npos);
