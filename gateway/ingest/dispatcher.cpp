@@ -37,6 +37,16 @@ protocol::ParseError too_large(std::size_t size, int limit) {
           {}};
 }
 
+// What a reply needs from its request (v5 response topic, correlation data), taken out of the
+// request so it can travel by value to the thread that answers.
+InboundMessage reply_meta_of(InboundMessage& msg) {
+  InboundMessage meta;
+  meta.response_topic = std::move(msg.response_topic);
+  meta.correlation_data = std::move(msg.correlation_data);
+  meta.has_correlation = msg.has_correlation;
+  return meta;
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(Deps deps, DispatcherOptions options)
@@ -264,10 +274,7 @@ void Dispatcher::handle_auth(InboundMessage& msg, const TopicAddress& from,
   terminals_.on_message(from.terminal, now, /*refused=*/false);
   // The decision may come back on another thread (crypto pool, platform answer): carry what
   // the reply needs by value.
-  InboundMessage meta;
-  meta.response_topic = std::move(msg.response_topic);
-  meta.correlation_data = std::move(msg.correlation_data);
-  meta.has_correlation = msg.has_correlation;
+  InboundMessage meta = reply_meta_of(msg);
   // The per-terminal MAC covers a canonical form of the request (docs/qr-code.md).
   const std::string mac_input =
       req.credential.mac.empty() ? std::string() : mac_canonical_form(req);
@@ -314,12 +321,8 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   TxnRecord rec = make_record(t, from, now);
 
   // The completion runs on the writer thread after the commit: only then is the ack sent.
-  InboundMessage request_meta;
-  request_meta.response_topic = msg.response_topic;
-  request_meta.correlation_data = msg.correlation_data;
-  request_meta.has_correlation = msg.has_correlation;
   bool taken = deps_.store.submit(std::move(rec), [this, from, txn_id = t.txn_id,
-                                                   meta = std::move(request_meta)](StoreOutcome o) {
+                                                   meta = reply_meta_of(msg)](StoreOutcome o) {
     if (o == StoreOutcome::failed) {
       Counters::inc(counters_->txn_store_failed);
       return;  // no ack: the terminal keeps the record and resends it
@@ -424,9 +427,7 @@ void Dispatcher::handle_txn_batch(InboundMessage& msg, const TopicAddress& from)
   auto pending = std::make_shared<Pending>();
   pending->ack.batch_id = batch.batch_id;
   pending->ack.acks.resize(batch.records.size());
-  pending->meta.response_topic = msg.response_topic;
-  pending->meta.correlation_data = msg.correlation_data;
-  pending->meta.has_correlation = msg.has_correlation;
+  pending->meta = reply_meta_of(msg);
 
   std::vector<std::pair<std::size_t, TxnRecord>> to_store;
   to_store.reserve(batch.records.size());
