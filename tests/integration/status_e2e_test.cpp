@@ -363,6 +363,56 @@ TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics
   platform.stop();
 }
 
+// A live district platform: the link shows connected with a recent ack, and the backlog of
+// what the simulator sent drains to 0 on the API.
+TEST_F(StatusE2E, LiveDistrictLinkShowsConnectedAckedAndDrained) {
+  write_gateway_config(dir_, broker_->uri(), kSite);  // the HMAC key the platform reads
+  DistrictPlatform platform(dir_ + "/platform", dir_ + "/hmac.key");
+  const long long before = now_ms();
+  start_gateway(platform.gateway_toml());
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site",
+                         kSite, "--terminals", "6", "--rate", "60", "--duration", "2", "--seed",
+                         "42", "--cards", "300", "--txn-ratio", "1", "--quiet"},
+                        &out),
+            0)
+      << out;
+  json district, s;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = get_json("/api/v1/status");
+    district = json();
+    for (const auto& l : s["links"])
+      if (l["destination"] == "district") district = l;
+    if (district.is_object() && district["backlog"] == 0 &&
+        district["records_delivered"] == s["txn"]["stored"])
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(district.is_object()) << s.dump();
+  ASSERT_GT(s["txn"]["stored"].get<long long>(), 0);
+  EXPECT_EQ(district["connected"], true) << district.dump();
+  EXPECT_EQ(district["state"], "idle") << district.dump();
+  EXPECT_EQ(district["backlog"], 0) << district.dump();
+  EXPECT_EQ(district["in_flight"], 0) << district.dump();
+  EXPECT_EQ(district["records_delivered"], s["txn"]["stored"]) << district.dump();
+  EXPECT_GE(district["last_ack_ms"].get<long long>(), before) << district.dump();
+  EXPECT_LE(district["last_ack_ms"].get<long long>(), now_ms()) << district.dump();
+  EXPECT_EQ(district["dead_letters"], 0);
+  EXPECT_EQ(district["last_error"], "");
+  // The outbox API shows the same destination, and the platform holds every record.
+  const json o = get_json("/api/v1/outbox");
+  json same;
+  for (const auto& d : o["destinations"])
+    if (d["destination"] == "district") same = d;
+  EXPECT_EQ(same["backlog"], 0);
+  EXPECT_EQ(same["last_ack_ms"], district["last_ack_ms"]);
+  EXPECT_EQ(platform.count().first, s["txn"]["stored"].get<long long>());
+  auto m = http_->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(metric(m->body, "yktgw_upstream_link_up{destination=\"district\"}"), 1);
+}
+
 TEST_F(StatusE2E, TerminalGoingOfflineShowsWithinSeconds) {
   start_gateway();
   TestClient term(broker_->uri(), "gate-07", {});
