@@ -1,6 +1,7 @@
 // The status server of the real gateway: figures on the API and /metrics against what
-// yktgw-sim sent through a real Mosquitto, terminals going offline, and the security rules
-// (non-loopback bind without token, Host header, bearer token).
+// yktgw-sim sent through a real Mosquitto, terminals going offline (their own status and the
+// broker's last will), a live district link, and the security rules (non-loopback bind without
+// token, Host header, bearer token).
 
 #include <gtest/gtest.h>
 #include <httplib.h>
