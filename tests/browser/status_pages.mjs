@@ -1,8 +1,10 @@
 // Browser test of the status pages: a real Mosquitto, the real yktgw with traffic from
 // yktgw-sim, and the pages in headless Chromium (Debian's, driven by playwright-core).
 //   node status_pages.mjs <bin dir> <source dir> <work dir>
-// Checks that every page loads, shows the API's numbers, switches language, and shows a
-// terminal going offline within a few seconds. Screenshots go to <work dir>/screenshots.
+// Checks that every page loads, shows the API's numbers (with a live district platform as the
+// upstream link), switches language, shows terminals killed without DISCONNECT going offline
+// through their last will within a few seconds, and shows no run of 16 digits or more.
+// Screenshots go to <work dir>/screenshots.
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -54,6 +56,18 @@ function start(cmd, args, name) {
   return p;
 }
 
+// Page text must never hold a card or citizen number: no run of 16 digits or more. Times are
+// shown with separators ("2026-11-29 15:04:05"), so they never form such a run.
+async function assertNoLongDigitRun(page, name) {
+  const text = await page.evaluate(() => document.body.innerText);
+  const run = text.match(/\d{16,}/);
+  assert.equal(run, null, `${name}: a run of ${run ? run[0].length : 0} digits on the page`);
+}
+
+// What the pages show for a time: Beijing time, "YYYY-MM-DD HH:MM:SS".
+const timeFormat = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai", year: "numeric",
+  month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+
 function stopAll() {
   for (const p of children.reverse()) if (p.exitCode === null) p.kill("SIGTERM");
 }
@@ -79,6 +93,20 @@ async function main() {
     `[security]\nhmac_key_file = "${key}"\n\n[policy]\nfile = "${policies}"\n` +
     `service_items_file = "${sourceDir}/config/service-items.toml"\n\n` +
     `[status]\nlisten = "127.0.0.1:${statusPort}"\n`);
+  // The district platform, a live upstream link (ZeroMQ with CURVE keys).
+  const serverKey = path.join(run, "server.key"), clientKey = path.join(run, "client.key");
+  const serverPublic = execFileSync(path.join(binDir, "ykt-platform-sim"), ["keygen", "--out", serverKey, "--force"],
+    { encoding: "utf8" }).split("\n")[0].trim();
+  execFileSync(path.join(binDir, "yktgw"), ["keygen", "curve", "--out", clientKey], { stdio: "ignore" });
+  const zmqPort = await freePort();
+  start(path.join(binDir, "ykt-platform-sim"), ["serve", "--zmq", `tcp://127.0.0.1:${zmqPort}`,
+    "--server-key-file", serverKey, "--hmac-key-file", key, "--http", "off",
+    "--db", path.join(run, "platform.db")], "platform");
+  await waitPort(zmqPort, 10000);
+  fs.appendFileSync(config, `\n[district]\nendpoint = "tcp://127.0.0.1:${zmqPort}"\n` +
+    `server_public_key = "${serverPublic}"\nclient_key_file = "${clientKey}"\n` +
+    `heartbeat_interval_ms = 200\nheartbeat_timeout_ms = 1000\n\n` +
+    `[upstream]\ncopy_all_to_district = true\nbatch_linger_ms = 50\nretry_min_ms = 100\nretry_max_ms = 1000\n`);
   const csv = path.join(run, "cards.csv");
   execFileSync(path.join(binDir, "yktgw-sim"), ["population", "--seed", "42", "--cards", "300", "--out", csv], { stdio: "ignore" });
   execFileSync(path.join(binDir, "yktgw"), ["--config", config, "cardlist", "import", csv], { stdio: "ignore" });
@@ -119,6 +147,25 @@ async function main() {
   }, null, { timeout: 20000 });
   const txnPoints = await page.evaluate(() => Chart.getChart(document.getElementById("chart-txn")).data.datasets[0].data.length);
   assert.ok(txnPoints > 0, "txn chart has points");
+  // The last point drawn is a sample of /api/v1/series, with its values: the newest sample or,
+  // when the page has not polled since the gateway's last tick, the one before it (one second).
+  await page.waitForFunction(() => Chart.getChart(document.getElementById("chart-auth")).data.datasets[0].data.at(-1).y > 0,
+    null, { timeout: 10000 });
+  const last = await page.evaluate(() => {
+    const point = (id, key) => Chart.getChart(document.getElementById(id)).data.datasets.find((d) => d.key === key).data.at(-1);
+    return { approve: point("chart-auth", "approve"), decline: point("chart-auth", "decline"),
+      txn: point("chart-txn", "txn"), p99: point("chart-latency", "p99") };
+  });
+  const series = (await api("/api/v1/series")).samples;
+  const at = series.findIndex((x) => x.t_ms === last.approve.x);
+  assert.ok(at >= 0, `the chart's last point (t=${last.approve.x}) is a sample of the series`);
+  assert.ok(series.length - 1 - at <= 1, `the chart is ${series.length - 1 - at} samples behind the series`);
+  assert.equal(last.approve.y, series[at].approved_per_s);
+  assert.equal(last.decline.y, series[at].declined_per_s);
+  assert.deepEqual([last.txn.x, last.txn.y], [series[at].t_ms, series[at].txn_per_s]);
+  assert.deepEqual([last.p99.x, last.p99.y], [series[at].t_ms, series[at].latency_p99_ms]);
+  log(`live chart: last point t=${last.approve.x} approved/s=${last.approve.y}, ${series.length - 1 - at} sample(s) behind the series`);
+  await assertNoLongDigitRun(page, "live");
   await page.screenshot({ path: path.join(shots, "live.png"), fullPage: true });
   log("live charts drawn");
 
@@ -128,6 +175,35 @@ async function main() {
   log("sim", JSON.stringify(simSummary));
   await sleep(1500);  // the last acks and status messages
 
+  // A few records by other means, so depth has more than physical cards to split.
+  const ts = Date.now();
+  const others = [["ecard_qr", '"qr":"ecard-code-1"'], ["ecard_qr", '"qr":"ecard-code-2"'],
+    ["ykm_qr", '"qr":"ykm-code-1"'], ["other", '"method":"cash"']];
+  others.forEach(([type, field], i) => {
+    const id = "pos-extra-" + (i + 1);
+    execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-q", "1",
+      "-t", `ykt/v1/${site}/pos-extra/txn`, "-m", `{"v":1,"txn_id":"${id}","req_id":"r-${id}",` +
+      `"terminal":"pos-extra","scenario":"canteen","ts":${ts},"credential":{"type":"${type}",${field}},` +
+      `"amount_fen":500,"result":"approved"}`]);
+  });
+  // Every stored record reaches the district platform: its backlog drains to 0.
+  let district = null, stored = 0, maxBacklog = 0;
+  for (let end = Date.now() + 15000; ; await sleep(100)) {
+    const st = await api("/api/v1/status");
+    district = st.links.find((l) => l.destination === "district");
+    stored = st.txn.stored;
+    maxBacklog = Math.max(maxBacklog, district.backlog);
+    if (stored === simSummary.txn_stored + others.length && district.backlog === 0 &&
+        district.records_delivered === stored) break;
+    if (Date.now() > end) throw new Error("district backlog not drained: " + JSON.stringify(st));
+  }
+  assert.equal(district.connected, true, "the district link is connected");
+  assert.equal(district.state, "idle");
+  assert.ok(district.last_ack_ms > 0 && district.last_ack_ms <= Date.now(), "a batch ack from the platform");
+  assert.equal(district.in_flight, 0);
+  assert.equal(district.dead_letters, 0);
+  log(`district link: ${district.records_delivered} records delivered in ${district.batches_delivered} batches; backlog seen up to ${maxBacklog}, drained to 0`);
+
   // Overview: the numbers shown are the API's (and the simulator's).
   await page.goto(base + "/index.html");
   const s = await api("/api/v1/status");
@@ -136,7 +212,7 @@ async function main() {
   assert.ok(s.auth.approved >= simSummary.approved && s.auth.approved <= simSummary.approved + simSummary.timeouts);
   assert.ok(s.auth.declined >= simSummary.declined && s.auth.declined <= simSummary.declined + simSummary.timeouts);
   assert.equal(s.auth.approved + s.auth.declined, simSummary.sent);
-  assert.equal(s.txn.stored, simSummary.txn_stored);
+  assert.equal(s.txn.stored, simSummary.txn_stored + others.length);
   await page.waitForFunction((v) => document.getElementById("auth-approved").textContent === String(v), s.auth.approved, { timeout: 5000 });
   const shown = await page.evaluate(() => ({
     id: document.getElementById("gw-id").textContent,
@@ -153,6 +229,19 @@ async function main() {
   assert.equal(shown.offline, String(s.terminals.offline));
   assert.equal(shown.version, String(s.cardlist.version));
   assert.equal(await page.textContent("nav a[data-nav=overview]"), "概览", "Chinese by default");
+  // The upstream links' cells are the API's (nothing moves now: all traffic is delivered).
+  const linkRows = await page.$$eval("#links tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  const zhState = { idle: "空闲", sending: "发送中", backoff: "退避重试", no_link: "未配置链路", stopped: "已停止" };
+  assert.deepEqual(linkRows.map((r) => r[0]), s.links.map((l) => l.destination));
+  for (const l of s.links) {
+    const r = linkRows.find((x) => x[0] === l.destination);
+    assert.deepEqual([r[1], r[2], r[3], r[5], r[6], r[7]],
+      [l.connected ? "已连接" : "未连接", zhState[l.state], String(l.backlog), String(l.in_flight),
+        l.last_ack_ms ? timeFormat.format(new Date(l.last_ack_ms)) : "从未", String(l.dead_letters)], l.destination);
+  }
+  const dRow = linkRows.find((x) => x[0] === "district");
+  assert.deepEqual([dRow[1], dRow[3]], ["已连接", "0"], "overview: district connected, backlog 0");
+  await assertNoLongDigitRun(page, "overview (zh)");
   await page.screenshot({ path: path.join(shots, "overview-zh.png"), fullPage: true });
 
   // Language switch, kept across pages.
@@ -160,6 +249,7 @@ async function main() {
   assert.equal(await page.textContent("nav a[data-nav=overview]"), "Overview");
   assert.equal(await page.evaluate(() => document.documentElement.lang), "en");
   assert.equal(await page.textContent("h1"), "Overview");
+  await assertNoLongDigitRun(page, "overview (en)");
   await page.screenshot({ path: path.join(shots, "overview-en.png"), fullPage: true });
 
   // Terminals: all rows, search, sort.
@@ -180,19 +270,29 @@ async function main() {
   await page.click('th[data-key="messages"]');  // descending
   const top = await page.$eval("#terminals tbody tr", (r) => Number(r.cells[7].textContent));
   assert.equal(top, Math.max(...t.terminals.map((x) => x.messages)));
+  await assertNoLongDigitRun(page, "terminals");
   await page.screenshot({ path: path.join(shots, "terminals-en.png"), fullPage: true });
   await page.click("#lang-switch");
   assert.equal(await page.textContent("h1"), "终端");
 
-  // A terminal going offline turns offline on the page within a few seconds.
-  const pub = (payload) => execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(mqttPort), "-q", "1", "-r",
-    "-t", `ykt/v1/${site}/gate-99/status`, "-m", payload]);
-  pub('{"v":1,"terminal":"gate-99","state":"online","kind":"gate","firmware":"1.0.3","cardlist_version":1}');
-  await page.waitForSelector('tr[data-terminal="gate-99"][data-state="online"]', { timeout: 5000 });
+  // Terminals that die without DISCONNECT turn offline on the page within a few seconds, by
+  // the broker's last will alone: yktgw-sim terminals connect with the documented minimal
+  // retained offline will (docs/terminal-protocol.md §9); SIGKILL leaves them no way to say
+  // goodbye. Two of the simulator's terminals come back online first (no txn records, so the
+  // figures checked below stay put).
+  const dying = start(path.join(binDir, "yktgw-sim"), ["run", "--broker", broker, "--site", site,
+    "--terminals", "2", "--rate", "2", "--duration", "120", "--seed", "42", "--cards", "300",
+    "--txn-ratio", "0", "--quiet"], "sim-killed");
+  for (const id of ["sim-0001", "sim-0002"])
+    await page.waitForSelector(`tr[data-terminal="${id}"][data-state="online"]`, { timeout: 10000 });
   const t0 = Date.now();
-  pub('{"v":1,"terminal":"gate-99","state":"offline"}');
-  await page.waitForSelector('tr[data-terminal="gate-99"][data-state="offline"]', { timeout: 5000 });
-  log(`offline shown after ${Date.now() - t0} ms`);
+  dying.kill("SIGKILL");
+  for (const id of ["sim-0001", "sim-0002"])
+    await page.waitForSelector(`tr[data-terminal="${id}"][data-state="offline"]`, { timeout: 5000 });
+  log(`killed terminals shown offline after ${Date.now() - t0} ms (last will)`);
+  const afterWill = await api("/api/v1/terminals");
+  for (const id of ["sim-0001", "sim-0002"])
+    assert.equal(afterWill.terminals.find((x) => x.terminal === id).state, "offline", id);
   await page.screenshot({ path: path.join(shots, "terminals-zh.png"), fullPage: true });
 
   // 2 000 terminals: the table must stay usable. The gateway's own answer is padded with
@@ -207,8 +307,8 @@ async function main() {
     }
     await route.fulfill({ json: { ...real, total: rows.length, terminals: rows } });
   });
-  await page.goto(base + "/terminals.html");
   const t1 = Date.now();
+  await page.goto(base + "/terminals.html");
   await page.waitForFunction(() => document.querySelectorAll("#terminals tbody tr").length === 2000, null, { timeout: 10000 });
   const loadMs = Date.now() - t1;
   // Timed inside the page: the handlers run synchronously, and reading offsetHeight makes the
@@ -234,6 +334,8 @@ async function main() {
   assert.equal(await page.$eval("#terminals tbody tr", (r) => r.cells[8].textContent), "4");
   log(`2000 terminals: first render ${loadMs} ms, search ${searchMs.toFixed(0)} ms, sort twice ${sortMs.toFixed(0)} ms`);
   assert.ok(searchMs < 1000 && sortMs < 2000, "search and sort answer within a second or two with 2000 rows");
+  assert.ok(loadMs < 2000, `2000 terminals drawn ${loadMs} ms after navigation (bound 2 s)`);
+  await assertNoLongDigitRun(page, "terminals (2000)");
   await page.screenshot({ path: path.join(shots, "terminals-2000.png") });
   await page.unroute("**/api/v1/terminals");
 
@@ -249,6 +351,21 @@ async function main() {
   const backlogShown = await page.$$eval("#destinations tbody tr", (rows) => rows.map((r) => Number(r.cells[2].textContent)));
   const o2 = await api("/api/v1/outbox");
   assert.deepEqual(backlogShown, o2.destinations.map((d) => d.backlog));
+  // Every cell but the lag (a duration) is the API's value; the district's is all delivered.
+  const destRows = await page.$$eval("#destinations tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  for (const d of o2.destinations) {
+    const r = destRows.find((x) => x[0] === d.destination);
+    assert.deepEqual([r[1], r[2], r[3], r[5], r[6], r[7], r[8], r[9], r[10], r[11]],
+      [zhState[d.state], String(d.backlog), String(d.in_flight),
+        d.last_ack_ms ? timeFormat.format(new Date(d.last_ack_ms)) : "从未", String(d.records_delivered),
+        String(d.batches_delivered), String(d.retries), String(d.batches_rejected), String(d.dead_letters),
+        d.last_error], d.destination);
+  }
+  const dOut = o2.destinations.find((x) => x.destination === "district");
+  assert.equal(dOut.backlog, 0);
+  assert.equal(dOut.records_delivered, s.txn.stored);
+  assert.equal(destRows.find((x) => x[0] === "district")[4], "0秒", "no lag once drained");
+  await assertNoLongDigitRun(page, "outbox");
   await page.screenshot({ path: path.join(shots, "outbox.png"), fullPage: true });
 
   // Application depth.
@@ -259,6 +376,28 @@ async function main() {
   assert.equal(await page.textContent("#all-total"), String(d.all.day.total));
   assert.equal(await page.textContent("#all-card"), String(d.all.day.card));
   const item16 = d.items.find((i) => i.item === 16);
+  // The other means, each with its share of the day's approved records next to its count.
+  assert.deepEqual([d.all.day.ecard_qr, d.all.day.ykm_qr, d.all.day.other], [2, 1, 1]);
+  const pct = (n, total) => (total ? "(" + (100 * n / total).toFixed(1) + " %)" : "");
+  for (const [id, key] of [["card", "card"], ["ecard", "ecard_qr"], ["ykm", "ykm_qr"], ["other", "other"]]) {
+    assert.equal(await page.textContent("#all-" + id), String(d.all.day[key]), key);
+    assert.equal(await page.textContent(`#all-${id}-pct`), pct(d.all.day[key], d.all.day.total), key + " share");
+  }
+  // Per item and per scenario: counts, shares, total and card share, cell by cell.
+  const means = ["card", "ecard_qr", "ykm_qr", "other"];
+  const cellsOf = (sel) => page.$eval(sel, (r) => [...r.cells].map((c) => {
+    const n = c.querySelector(".n"), p = c.querySelector(".pct");
+    return n ? [n.textContent, p.textContent] : c.textContent;
+  }));
+  const expectCounts = (c) => [...means.map((k) => [String(c[k]), pct(c[k], c.total)]), String(c.total),
+    c.card_share_percent === null ? "-" : c.card_share_percent.toFixed(1) + " %"];
+  assert.deepEqual((await cellsOf('#depth-items tr[data-item="16"]')).slice(3, 9), expectCounts(item16.day), "item 16");
+  assert.ok(d.scenarios.length > 0);
+  for (const sc of d.scenarios) {
+    const cells = await cellsOf(`#depth-scenarios tr[data-scenario="${sc.scenario}"]`);
+    assert.deepEqual(cells.slice(0, 8), [sc.scenario, String(sc.item || "-"), ...expectCounts(sc.day)], "scenario " + sc.scenario);
+  }
+  await assertNoLongDigitRun(page, "depth");
   const share = await page.$eval('#depth-items tr[data-item="16"] td.share', (c) => c.textContent);
   assert.equal(share, item16.day.card_share_percent.toFixed(1) + " %");
   assert.equal(await page.$$eval("#depth-items tbody tr", (r) => r.length), d.items.length);

@@ -8,6 +8,7 @@
 // read from the platform's `received` table and from `ykt-platform-sim count`.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <mqtt/async_client.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -1232,6 +1233,18 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   ASSERT_LT(stalled_at, kRecords) << "the quota never stopped the acks";
   ASSERT_GT(stalled_at, 0u);
   EXPECT_NE(gateway_->log().find("disk quota reached"), std::string::npos) << tail(gateway_->log());
+  // Readiness says why: the broker is fine, the store takes no more records.
+  httplib::Client status("127.0.0.1", files_.status_port);
+  auto ready = status.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503) << ready->body;
+  {
+    const json r = json::parse(ready->body);
+    EXPECT_EQ(r["broker_connected"], true) << ready->body;
+    EXPECT_EQ(r["store_writable"], false) << ready->body;
+    EXPECT_NE(r["detail"].get<std::string>().find("disk quota reached"), std::string::npos)
+        << ready->body;
+  }
 
   // Nothing acked is lost: every acked record is in records.db, nothing else is.
   const std::string records_db = files_.data_dir + "/records.db";
@@ -1289,6 +1302,9 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   EXPECT_EQ(check.unexpected, 0u);
   const std::string log = gateway_->log();
   EXPECT_NE(log.find("disk quota alarm cleared"), std::string::npos) << tail(log);
+  ready = status.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << "ready again once the quota alarm cleared: " << ready->body;
   static const std::regex pruned(R"(pruned records=(\d+) any_age=true)");
   long long pruned_total = 0;
   for (std::sregex_iterator it(log.begin(), log.end(), pruned), end; it != end; ++it)

@@ -1,6 +1,7 @@
 // The status server of the real gateway: figures on the API and /metrics against what
-// yktgw-sim sent through a real Mosquitto, terminals going offline, and the security rules
-// (non-loopback bind without token, Host header, bearer token).
+// yktgw-sim sent through a real Mosquitto, terminals going offline (their own status and the
+// broker's last will), a live district link, and the security rules (non-loopback bind without
+// token, Host header, bearer token).
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -8,6 +9,8 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -53,6 +56,11 @@ bool has_long_digit_run(const std::string& text) {
   return false;
 }
 
+// The pages the status server renders.
+const char* const kPages[] = {
+    "/",           "/index.html",   "/live.html", "/terminals.html", "/outbox.html",
+    "/depth.html", "/assets/app.js"};
+
 // The value of the sample line `series` in a /metrics body; -1 when absent.
 double metric(const std::string& text, const std::string& series) {
   std::istringstream in(text);
@@ -93,6 +101,16 @@ class StatusE2E : public ::testing::Test {
     ASSERT_TRUE(wait_port(files_.status_port, 5s)) << gateway_->log();
     http_ = std::make_unique<httplib::Client>("127.0.0.1", files_.status_port);
     http_->set_read_timeout(10, 0);
+  }
+
+  // No page the server renders holds a run of 16 digits or more.
+  void expect_no_long_digit_run_on_pages() {
+    for (const char* path : kPages) {
+      auto r = http_->Get(path);
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 200) << path;
+      EXPECT_FALSE(has_long_digit_run(r->body)) << path;
+    }
   }
 
   json get_json(const std::string& path) {
@@ -237,6 +255,10 @@ TEST_F(StatusE2E, ApiAndMetricsEqualWhatTheSimulatorSent) {
   EXPECT_TRUE(found);
   EXPECT_EQ(d["items"].size(), 47U) << "every item of the catalogue";
   EXPECT_FALSE(has_long_digit_run(d.dump()));
+  const json o = get_json("/api/v1/outbox");
+  ASSERT_TRUE(o.is_object());
+  EXPECT_FALSE(has_long_digit_run(o.dump()));
+  expect_no_long_digit_run_on_pages();
 }
 
 TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics) {
@@ -279,7 +301,20 @@ TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics
     ASSERT_TRUE(pos.wait_for(
         [&](const Received& m) { return m.payload.find(id) != std::string::npos; }, 5s));
   }
-  // Each batch the platform rejects becomes a dead letter; wait until all three records are in
+  // And two card records of Chongqing cards (district too): their numbers must not come back
+  // through the dead letters' reason or the link's last error.
+  const std::string cards[] = {citizen_number("50015619900101123"),
+                               citizen_number("50015619850202456")};
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = "card-" + std::to_string(i + 1);
+    std::string payload = txn_json("pos-01", id, cards[i]);
+    const std::string fixed_ts = "\"ts\":1764379200000";
+    payload.replace(payload.find(fixed_ts), fixed_ts.size(), "\"ts\":" + std::to_string(now_ms()));
+    pos.publish(topic("pos-01", "txn"), payload);
+    ASSERT_TRUE(pos.wait_for(
+        [&](const Received& m) { return m.payload.find(id) != std::string::npos; }, 5s));
+  }
+  // Each batch the platform rejects becomes a dead letter; wait until all five records are in
   // one (batches may carry one record each).
   auto records_in_letters = [](const json& o) {
     long long n = 0;
@@ -290,7 +325,7 @@ TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
     o = get_json("/api/v1/outbox");
-    if (o.is_object() && records_in_letters(o) >= 3) break;
+    if (o.is_object() && records_in_letters(o) >= 5) break;
     std::this_thread::sleep_for(200ms);
   }
   ASSERT_TRUE(o.is_object());
@@ -301,13 +336,20 @@ TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics
     EXPECT_FALSE(d["reason"].get<std::string>().empty());
   }
   const long long letter_records = records_in_letters(o);
-  EXPECT_EQ(letter_records, 3);
+  EXPECT_EQ(letter_records, 5);
   json district;
   for (const auto& d : o["destinations"])
     if (d["destination"] == "district") district = d;
   ASSERT_TRUE(district.is_object()) << o.dump();
   EXPECT_EQ(district["dead_letters"].get<long long>(), o["dead_letters"].size());
   EXPECT_GE(district["batches_rejected"].get<long long>(), 1);
+  // No card number (16 digits and more) in what the outbox shows: reasons, last error, all.
+  for (const auto& d : o["dead_letters"]) EXPECT_FALSE(has_long_digit_run(d["reason"].dump()));
+  EXPECT_FALSE(district["last_error"].get<std::string>().empty()) << district.dump();
+  EXPECT_FALSE(has_long_digit_run(district["last_error"].get<std::string>()));
+  for (const auto& card : cards) EXPECT_EQ(o.dump().find(card.substr(6, 10)), std::string::npos);
+  EXPECT_FALSE(has_long_digit_run(o.dump()));
+  expect_no_long_digit_run_on_pages();
 
   const json s = get_json("/api/v1/status");
   bool alarm = false;
@@ -320,6 +362,56 @@ TEST_F(StatusE2E, DeadLettersFromTheDistrictPlatformShowOnTheOutboxApiAndMetrics
   EXPECT_EQ(metric(m->body, "yktgw_alarm_active{code=\"dead_letters\"}"), 1);
   EXPECT_EQ(metric(m->body, "yktgw_upstream_link_up{destination=\"district\"}"), 1);
   platform.stop();
+}
+
+// A live district platform: the link shows connected with a recent ack, and the backlog of
+// what the simulator sent drains to 0 on the API.
+TEST_F(StatusE2E, LiveDistrictLinkShowsConnectedAckedAndDrained) {
+  write_gateway_config(dir_, broker_->uri(), kSite);  // the HMAC key the platform reads
+  DistrictPlatform platform(dir_ + "/platform", dir_ + "/hmac.key");
+  const long long before = now_ms();
+  start_gateway(platform.gateway_toml());
+  std::string out;
+  ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site",
+                         kSite, "--terminals", "6", "--rate", "60", "--duration", "2", "--seed",
+                         "42", "--cards", "300", "--txn-ratio", "1", "--quiet"},
+                        &out),
+            0)
+      << out;
+  json district, s;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = get_json("/api/v1/status");
+    district = json();
+    for (const auto& l : s["links"])
+      if (l["destination"] == "district") district = l;
+    if (district.is_object() && district["backlog"] == 0 &&
+        district["records_delivered"] == s["txn"]["stored"])
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(district.is_object()) << s.dump();
+  ASSERT_GT(s["txn"]["stored"].get<long long>(), 0);
+  EXPECT_EQ(district["connected"], true) << district.dump();
+  EXPECT_EQ(district["state"], "idle") << district.dump();
+  EXPECT_EQ(district["backlog"], 0) << district.dump();
+  EXPECT_EQ(district["in_flight"], 0) << district.dump();
+  EXPECT_EQ(district["records_delivered"], s["txn"]["stored"]) << district.dump();
+  EXPECT_GE(district["last_ack_ms"].get<long long>(), before) << district.dump();
+  EXPECT_LE(district["last_ack_ms"].get<long long>(), now_ms()) << district.dump();
+  EXPECT_EQ(district["dead_letters"], 0);
+  EXPECT_EQ(district["last_error"], "");
+  // The outbox API shows the same destination, and the platform holds every record.
+  const json o = get_json("/api/v1/outbox");
+  json same;
+  for (const auto& d : o["destinations"])
+    if (d["destination"] == "district") same = d;
+  EXPECT_EQ(same["backlog"], 0);
+  EXPECT_EQ(same["last_ack_ms"], district["last_ack_ms"]);
+  EXPECT_EQ(platform.count().first, s["txn"]["stored"].get<long long>());
+  auto m = http_->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(metric(m->body, "yktgw_upstream_link_up{destination=\"district\"}"), 1);
 }
 
 TEST_F(StatusE2E, TerminalGoingOfflineShowsWithinSeconds) {
@@ -355,6 +447,58 @@ TEST_F(StatusE2E, TerminalGoingOfflineShowsWithinSeconds) {
   term.publish(topic("gate-07", "status"), R"({"v":1,"terminal":"gate-07","state":"offline"})",
                /*retained=*/true);
   EXPECT_TRUE(wait_state("offline"));
+}
+
+// The broker's own last will: yktgw-sim terminals connect with the documented minimal offline
+// message as a retained will (docs/terminal-protocol.md §9). Killed with SIGKILL they send no
+// DISCONNECT and no offline status of their own; the broker publishes the wills when it sees
+// the connections close.
+TEST_F(StatusE2E, KilledTerminalsTurnOfflineThroughTheirLastWill) {
+  start_gateway();
+  TestClient watcher(broker_->uri(), "will-watcher", {"ykt/v1/" + kSite + "/+/status"});
+  Process sim = Process::spawn(
+      {bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site", kSite, "--terminals",
+       "3", "--rate", "3", "--duration", "120", "--seed", "42", "--cards", "300", "--quiet"},
+      dir_ + "/sim.out");
+  auto sim_states = [&]() {
+    std::map<std::string, std::string> states;
+    const json t = get_json("/api/v1/terminals");
+    for (const auto& row : t["terminals"]) states[row["terminal"]] = row["state"];
+    return states;
+  };
+  auto all_are = [&](const std::string& want) {
+    const auto states = sim_states();
+    if (states.size() != 3) return false;
+    for (const auto& [id, st] : states)
+      if (st != want) return false;
+    return true;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && !all_are("online"))
+    std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(all_are("online")) << json(sim_states()).dump() << "\n"
+                                 << read_file(dir_ + "/sim.out");
+  watcher.drain();
+
+  sim.signal(SIGKILL);
+  ASSERT_TRUE(sim.wait(5s).has_value());
+  const auto killed = std::chrono::steady_clock::now();
+  deadline = killed + 5s;
+  while (std::chrono::steady_clock::now() < deadline && !all_are("offline"))
+    std::this_thread::sleep_for(100ms);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - killed);
+  EXPECT_TRUE(all_are("offline")) << json(sim_states()).dump();
+  std::printf("last will: 3 killed terminals offline on /api/v1/terminals after %lld ms\n",
+              static_cast<long long>(took.count()));
+  // What turned them offline is the broker's will, word for word the documented minimal one.
+  for (const char* id : {"sim-0001", "sim-0002", "sim-0003"}) {
+    const auto will =
+        watcher.wait_for([&](const Received& m) { return m.topic == topic(id, "status"); }, 2s);
+    ASSERT_TRUE(will.has_value()) << id;
+    EXPECT_EQ(will->payload,
+              std::string(R"({"v":1,"terminal":")") + id + R"(","state":"offline"})");
+  }
 }
 
 TEST_F(StatusE2E, ReadyzFollowsTheBroker) {

@@ -66,12 +66,22 @@ class FixedSource final : public StatusSource {
     return {t};
   }
   std::map<std::string, int> scenario_items() const override { return {{"canteen", 12}}; }
+  // As the gateway's source does: the store counts as not writable after a failed commit or
+  // at the disk quota.
   Readiness readiness() const override {
-    return Readiness{broker, true, broker ? "" : "MQTT broker not connected"};
+    std::string detail;
+    if (!broker) detail = "MQTT broker not connected";
+    if (!store || over_quota) {
+      if (!detail.empty()) detail += "; ";
+      detail += over_quota ? "disk quota reached" : "last commit to records.db failed";
+    }
+    return Readiness{broker, store && !over_quota, detail};
   }
   // The server calls a source from its sampling thread and its HTTP workers while the test
   // changes and reads these, as the gateway's own source is called.
   std::atomic<bool> broker{true};
+  std::atomic<bool> store{true};
+  std::atomic<bool> over_quota{false};
   mutable std::atomic<int> depth_queries{0};
   mutable std::atomic<UtcMillis> last_from{0};
 };
@@ -156,6 +166,32 @@ TEST_F(ServerTest, HealthAndReadiness) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(json::parse(r->body)["broker_connected"], false);
+  EXPECT_EQ(json::parse(r->body)["store_writable"], true);
+
+  // The store side alone: a failed commit, then the disk quota.
+  source_.broker = true;
+  source_.store = false;
+  r = get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["ready"], false);
+  EXPECT_EQ(j["broker_connected"], true);
+  EXPECT_EQ(j["store_writable"], false);
+  EXPECT_EQ(j["detail"], "last commit to records.db failed");
+  source_.store = true;
+  source_.over_quota = true;
+  r = get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  j = json::parse(r->body);
+  EXPECT_EQ(j["store_writable"], false);
+  EXPECT_EQ(j["detail"], "disk quota reached");
+  source_.over_quota = false;
+  r = get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["store_writable"], true);
 }
 
 TEST_F(ServerTest, WrongHostIs400) {

@@ -355,6 +355,13 @@ function initOutbox() {
 let depthChart = null;
 let depthData = null;
 
+// Each means' share of the approved transactions, next to its count; nothing when there are none.
+function meansShare(n, total) { return total ? "(" + fmtShare(100 * n / total) + ")" : ""; }
+function meansCell(n, total) {
+  return '<td class="num means"><span class="n">' + escapeHtml(n) + '</span> <span class="pct">' +
+    escapeHtml(meansShare(n, total)) + "</span></td>";
+}
+
 function levelText(v) { return v === null || v === undefined ? "-" : t("level_" + v); }
 
 function renderDepth() {
@@ -363,14 +370,15 @@ function renderDepth() {
   const p = el("depth-period").value;
   setText("depth-target", j.target.label);
   const all = j.all[p];
-  setText("all-card", all.card);
-  setText("all-ecard", all.ecard_qr);
-  setText("all-ykm", all.ykm_qr);
-  setText("all-other", all.other);
+  for (const [id, key] of [["card", "card"], ["ecard", "ecard_qr"], ["ykm", "ykm_qr"], ["other", "other"]]) {
+    setText("all-" + id, all[key]);
+    setText("all-" + id + "-pct", meansShare(all[key], all.total));
+  }
   setText("all-total", all.total);
   setText("all-share", fmtShare(all.card_share_percent));
-  const counts = (c) => [td(c.card, "num"), td(c.ecard_qr, "num"), td(c.ykm_qr, "num"), td(c.other, "num"),
-    td(c.total, "num"), td(fmtShare(c.card_share_percent), "num share"), td(levelText(c.level_reached))];
+  const counts = (c) => [meansCell(c.card, c.total), meansCell(c.ecard_qr, c.total), meansCell(c.ykm_qr, c.total),
+    meansCell(c.other, c.total), td(c.total, "num"), td(fmtShare(c.card_share_percent), "num share"),
+    td(levelText(c.level_reached))];
   const rows = j.items.map((it) => {
     const c = it[p];
     const target = it.target_percent ? levelText(it.target_level) + " (" + it.target_percent + " %)"
