@@ -65,6 +65,28 @@ if command -v systemd-analyze >/dev/null; then
     [ -z "$out" ] || fail "systemd-analyze verify $(basename "$u"): $out"
   done
   grep -q '^ProtectSystem=strict' "$ROOT/lib/systemd/system/yktgw.service" || fail "hardening"
+  # upstream.background_nice calls setpriority: the unit's system call filter must let it pass
+  # (allowed by a SystemCallFilter= line, denied by no ~ line; groups expanded by systemd).
+  syscalls_of() {
+    local w
+    for w in "$@"; do
+      case "$w" in
+        @*) systemd-analyze syscall-filter "$w" | tail -n +2 |
+              while read -r x _; do case "$x" in ''|'#'*) ;; *) syscalls_of "$x" ;; esac; done ;;
+        *) echo "$w" ;;
+      esac
+    done
+  }
+  allowed=$(sed -n 's/^SystemCallFilter=\([^~]\)/\1/p' "$ROOT/lib/systemd/system/yktgw.service")
+  denied=$(sed -n 's/^SystemCallFilter=~//p' "$ROOT/lib/systemd/system/yktgw.service")
+  [ -n "$allowed" ] && [ -n "$denied" ] || fail "yktgw.service: no system call filter"
+  # shellcheck disable=SC2086
+  syscalls_of $allowed >"$WORK/allowed"
+  # shellcheck disable=SC2086
+  syscalls_of $denied >"$WORK/denied"
+  grep -qx setpriority "$WORK/allowed" || fail "yktgw.service does not allow setpriority"
+  if grep -qx setpriority "$WORK/denied"; then fail "yktgw.service filters setpriority"; fi
+  grep -qx reboot "$WORK/denied" || fail "yktgw.service no longer denies @privileged"
 else
   echo "systemd-analyze not installed: unit files not verified"
 fi
