@@ -79,6 +79,8 @@ stop_all() {
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
+      elif [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        echo "quickstart: $name.pid names pid $pid, which is not our $name any more; left alone" >&2
       fi
       rm -f "$RUN/$name.pid"
     fi

@@ -4,7 +4,9 @@
 # docs/vendor-guide.md in order (with the guide's port and paths replaced by this run's) and
 # checks the replies the guide promises; starts the quickstart a second time (rerunning is safe:
 # everything up again, one process of each); stops it with the documented command and checks
-# that nothing of it is left.
+# that nothing of it is left. Around that, the quickstart's care for other programs: a stale pid
+# file naming a stranger's process does not get it killed, and a port a stranger holds is
+# refused with a message naming it, with nothing left running.
 # Usage: vendor_guide_test.sh SOURCE_DIR BUILD_DIR   (YKT_TEST_KEEP=1 keeps the work directory)
 set -euo pipefail
 SRC=$(cd "$1" && pwd)
@@ -29,7 +31,7 @@ free_port() {
   done
 }
 # Not in a command substitution: TAKEN must see each port.
-for v in YKT_MQTT_PORT YKT_ZMQ_PORT YKT_HTTP_PORT YKT_HTTPS_PORT YKT_STATUS_PORT; do
+for v in YKT_MQTT_PORT YKT_ZMQ_PORT YKT_HTTP_PORT YKT_HTTPS_PORT YKT_STATUS_PORT STRANGER_PORT; do
   free_port >"$WORK/port"
   export "$v=$(cat "$WORK/port")"
 done
@@ -48,9 +50,11 @@ ours() {
   done
 }
 MON_PID=""
+STRANGER_PID=""
 cleanup() {
   local rc=$?
   [ -z "$MON_PID" ] || kill "$MON_PID" 2>/dev/null || true
+  [ -z "$STRANGER_PID" ] || kill "$STRANGER_PID" 2>/dev/null || true
   quickstart stop >/dev/null 2>&1 || true
   if [ "$rc" -eq 0 ] && [ -z "${YKT_TEST_KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept for inspection: $WORK" >&2; fi
 }
@@ -64,6 +68,14 @@ fail() {
 }
 elapsed() { echo "$(($(date +%s) - T0)) s"; }
 
+# A stranger: a broker that is not the quickstart's, on a port of its own, and a pid file of
+# the run directory that names it (as one left by a crash might, once its pid is reused).
+mosquitto -p "$STRANGER_PORT" >"$WORK/stranger.log" 2>&1 &
+STRANGER_PID=$!
+mkdir -p "$RUN"
+echo "$STRANGER_PID" >"$RUN/mosquitto.pid"
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$STRANGER_PORT") 2>/dev/null && break; sleep 0.1; done
+
 # --- The first start.
 quickstart --no-install --no-build >"$WORK/quickstart-1.log" 2>&1 ||
   { cat "$WORK/quickstart-1.log" >&2; fail "quickstart start"; }
@@ -71,7 +83,8 @@ grep -q "stop / 停止: *YKT_RUN_DIR=$RUN .*quickstart.sh stop" "$WORK/quickstar
   fail "quickstart does not print the stop command"
 curl -fsS "http://127.0.0.1:$YKT_STATUS_PORT/readyz" | jq -e '.ready' >/dev/null ||
   fail "status page not ready after the first start"
-echo "quickstart started ($(elapsed))"
+kill -0 "$STRANGER_PID" 2>/dev/null || fail "the quickstart killed the process of a stale pid file"
+echo "ok: quickstart started, the stranger of the stale pid file still runs ($(elapsed))"
 
 # --- The guide's sh blocks: "sh" runs, "sh test=skip" does not, "sh test=background" is
 # window 1, "sh test=twice" runs twice (the resend and replay steps).
@@ -178,3 +191,15 @@ for p in "$YKT_MQTT_PORT" "$YKT_ZMQ_PORT" "$YKT_HTTP_PORT" "$YKT_HTTPS_PORT" "$Y
 done
 if ls "$RUN"/*.pid >/dev/null 2>&1; then fail "pid files left after stop"; fi
 echo "ok: stopped, nothing left ($(elapsed))"
+
+# --- A port the stranger holds: refused, named, nothing started.
+if YKT_STATUS_PORT=$STRANGER_PORT quickstart --no-install --no-build >"$WORK/quickstart-3.log" 2>&1; then
+  fail "the quickstart started on a port another program holds"
+fi
+grep -q "port $STRANGER_PORT (YKT_STATUS_PORT) is already in use" "$WORK/quickstart-3.log" ||
+  { cat "$WORK/quickstart-3.log" >&2; fail "no message naming the taken port"; }
+grep -q 'step "check the ports" failed' "$WORK/quickstart-3.log" || fail "the failed step is not named"
+ours >"$WORK/procs"
+[ ! -s "$WORK/procs" ] || { cat "$WORK/procs" >&2; fail "processes left after the refusal"; }
+kill -0 "$STRANGER_PID" 2>/dev/null || fail "the stranger on the taken port was stopped"
+echo "ok: a taken port is refused and named ($(elapsed))"
