@@ -1,6 +1,6 @@
 # Installation layout and the .deb (cpack -G DEB in the build directory).
 #   /usr/bin/yktgw, yktgw-sim, ykt-platform-sim
-#   /etc/yktgw/yktgw.toml, policies.toml, service-items.toml   (conffiles)
+#   /etc/yktgw/yktgw.toml (root:yktgw 0640), policies.toml, service-items.toml   (conffiles)
 #   /etc/yktgw/keys/                                           (made by postinst, per box)
 #   /etc/yktgw/mosquitto/                                      (broker config for the terminals)
 #   /lib/systemd/system/yktgw.service, yktgw-mosquitto.service
@@ -14,8 +14,11 @@ file(WRITE ${CMAKE_BINARY_DIR}/package/yktgw.toml "${YKTGW_INSTALLED_CONFIG}")
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/config/yktgw.toml)
 
 install(TARGETS yktgw yktgw-sim ykt-platform-sim RUNTIME DESTINATION bin)
-install(FILES ${CMAKE_BINARY_DIR}/package/yktgw.toml ${CMAKE_SOURCE_DIR}/config/policies.toml
-              ${CMAKE_SOURCE_DIR}/config/service-items.toml
+# yktgw.toml holds mqtt.password and status.token: root:yktgw 0640 (postinst sets the group, as
+# the package cannot name a user it creates itself). The policies and catalogue hold no secret.
+install(FILES ${CMAKE_BINARY_DIR}/package/yktgw.toml
+        DESTINATION /etc/yktgw PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+install(FILES ${CMAKE_SOURCE_DIR}/config/policies.toml ${CMAKE_SOURCE_DIR}/config/service-items.toml
         DESTINATION /etc/yktgw PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/mosquitto/ DESTINATION /etc/yktgw/mosquitto
         FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
@@ -48,6 +51,7 @@ foreach(f ${YKTGW_MOSQUITTO_FILES})
 endforeach()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_BINARY_DIR}/package/conffiles ${CMAKE_SOURCE_DIR}/deploy/debian/postinst
-    ${CMAKE_SOURCE_DIR}/deploy/debian/prerm ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
+    ${CMAKE_SOURCE_DIR}/deploy/debian/prerm ${CMAKE_SOURCE_DIR}/deploy/debian/postrm
+    ${CMAKE_SOURCE_DIR}/deploy/debian/triggers)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
