@@ -569,6 +569,27 @@ TEST(CheckConfigTest, ChecksTheFilesTheConfigNamesAsStartWould) {
   EXPECT_NE(out.find("mqtt.tls.ca_file"), std::string::npos) << out;
 }
 
+// --config and --set belong to the top level; every subcommand that reads them says so in its
+// own help, so `yktgw outbox stats --help` alone tells an operator how to point it at a config.
+TEST(CommandLineTest, SubcommandHelpShowsTheConfigOptions) {
+  std::string out;
+  for (const std::vector<std::string>& words :
+       {std::vector<std::string>{"run"}, {"outbox", "stats"}, {"cardlist", "import"},
+        {"cardlist", "export"}, {"cardlist", "stats"}, {"deadletter", "list"},
+        {"deadletter", "retry"}}) {
+    std::vector<std::string> argv{bin_dir() + "/yktgw"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.push_back("--help");
+    EXPECT_EQ(run_command(argv, &out), 0) << out;
+    EXPECT_NE(out.find("--config"), std::string::npos) << words.back() << ":\n" << out;
+    EXPECT_NE(out.find("--set"), std::string::npos) << words.back() << ":\n" << out;
+  }
+  // check-config takes its file as an argument; only --set applies.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", "--help"}, &out), 0) << out;
+  EXPECT_NE(out.find("--set"), std::string::npos) << out;
+  EXPECT_EQ(out.find("--config"), std::string::npos) << out;
+}
+
 TEST(GatewayStartTest, RefusesAKeyFileOthersCanRead) {
   const std::string dir = make_temp_dir("e2e-keyperm");
   GatewayFiles files = write_gateway_config(dir, "tcp://127.0.0.1:1");
