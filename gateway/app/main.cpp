@@ -75,7 +75,7 @@ int run_gateway(const std::string& path, const std::vector<std::string>& sets) {
 int check_config(const std::string& path, const std::vector<std::string>& sets) {
   auto cfg = yktgw::load_config(path, sets);
   if (!cfg) return fail(cfg.error().message);
-  if (auto r = yktgw::preflight(*cfg); !r) return fail(path + ": " + r.error().message);
+  if (auto r = yktgw::preflight(*cfg); !r) return fail(r.error().message);
   std::printf("%s: ok (gateway %s, site %s)\n", path.c_str(), cfg->gateway.id.c_str(),
               cfg->gateway.site.c_str());
   return 0;
@@ -230,15 +230,16 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> sets;
   app.add_option("-c,--config", config_path, "Configuration file (TOML)");
-  app.add_option("--set", sets, "Override a key, e.g. --set log.level=debug (repeatable)")->take_all();
+  app.add_option("--set", sets, "Override a key, e.g. --set log.level=debug (repeatable)")
+      ->take_all();
 
   // The subcommands take --config and --set from the top level (fallthrough), before or after
   // the subcommand's name; CLI11 lists only a command's own options, so a footer shows them.
   const auto footer = [&app](bool with_config) {
     std::string text = "Options of yktgw, before or after the subcommand:\n";
     if (with_config) {
-      text += "  -c,--config FILE            " + app.get_option("--config")->get_description() +
-              "\n";
+      text +=
+          "  -c,--config FILE            " + app.get_option("--config")->get_description() + "\n";
     }
     text += "  --set key=value             " + app.get_option("--set")->get_description();
     return text;
