@@ -395,7 +395,8 @@ void GatewayApp::reload(const Config& next) {
   p.config.log.level = next.log.level;
   p.config.log.warn_interval_ms = next.log.warn_interval_ms;
   if (auto r = p.policy.policies->reload(); !r) {
-    p.log.policy->error("reload: policies kept as they were error=\"{}\"", r.error().message);
+    p.log.policy->error("reload: policies kept as they were error=\"{}\"",
+                        in_key(p.config, "policy.file", r.error()).message);
   } else {
     p.log.policy->info("reload: policies loaded file={}", p.policy.policies->path());
   }

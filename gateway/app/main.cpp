@@ -92,7 +92,7 @@ int cardlist_import(const std::string& path, const std::vector<std::string>& set
   auto cfg = load(path, sets);
   if (!cfg) return fail(cfg.error().message);
   auto tok = yktgw::CardTokenizer::from_key_file(cfg->security.hmac_key_file);
-  if (!tok) return fail(tok.error().message);
+  if (!tok) return fail(yktgw::in_key(*cfg, "security.hmac_key_file", tok.error()).message);
   if (auto r = yktgw::make_dirs(cfg->gateway.data_dir); !r) return fail(r.error().message);
   auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db");
   if (!db) return fail(db.error().message);
@@ -130,7 +130,7 @@ int cardlist_export(const std::string& path, const std::vector<std::string>& set
   auto cfg = load(path, sets);
   if (!cfg) return fail(cfg.error().message);
   auto groups = yktgw::AttributeNames::parse(cfg->cardlist.groups);
-  if (!groups) return fail(groups.error().message);
+  if (!groups) return fail(yktgw::in_key(*cfg, "cardlist.groups", groups.error()).message);
   auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db", *groups);
   if (!db) return fail(db.error().message);
   std::ofstream file;
