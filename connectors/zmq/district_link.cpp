@@ -224,9 +224,9 @@ Result<DistrictLinkOptions> district_link_options(const DistrictConfig& config,
   if (config.client_key_file.empty()) {
     return make_error("district_config", "district.client_key_file is required with an endpoint");
   }
+  // The caller knows where the key was set and names it (in_key()).
   auto keys = read_curve_key_file(config.client_key_file);
-  if (!keys)
-    return make_error(keys.error().code, "district.client_key_file: " + keys.error().message);
+  if (!keys) return keys.error();
   o.client_keys = std::move(*keys);
   return o;
 }

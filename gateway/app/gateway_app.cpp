@@ -1,5 +1,7 @@
 #include "gateway/app/gateway_app.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "connectors/https/https_link.h"
 #include "connectors/mqtt/paho_terminal_link.h"
@@ -18,6 +21,7 @@
 #include "gateway/cardlist/attribute_names.h"
 #include "gateway/cardlist/card_list_cache.h"
 #include "gateway/cardlist/card_list_updater.h"
+#include "gateway/core/errno_message.h"
 #include "gateway/core/version.h"
 #include "gateway/core/worker_pool.h"
 #include "gateway/credentials/decoders.h"
@@ -104,45 +108,68 @@ GatewayApp::~GatewayApp() { shutdown(); }
 
 namespace {
 
-Result<void> readable(const std::string& key, const std::string& path) {
-  if (path.empty()) return {};
-  if (::access(path.c_str(), R_OK) != 0) {
-    return make_error("config", key + " = \"" + path + "\": " + std::strerror(errno));
+// Why `path` cannot be read as the schema says it is used, or nothing.
+std::optional<std::string> unreadable(const std::string& path, PathRole role) {
+  if (role == PathRole::input_dir) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return errno_message();
+    ::closedir(dir);
+    return std::nullopt;
   }
-  return {};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_message();
+  struct stat st {};
+  const bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  ::close(fd);
+  if (is_dir) return "is a directory, not a file";
+  return std::nullopt;
+}
+
+// The district link's options; an error about its key file names the key.
+Result<district::DistrictLinkOptions> district_options(const Config& config) {
+  auto options = district::district_link_options(config.district, config.gateway.id);
+  if (!options && options.error().code == "curve_key_file") {
+    return in_key(config, "district.client_key_file", options.error());
+  }
+  return options;
 }
 
 }  // namespace
 
+Result<void> check_input_paths(const Config& config) {
+  for (const KeySpec& spec : config_schema()) {
+    if (spec.path_role != PathRole::input_file && spec.path_role != PathRole::input_dir) continue;
+    const std::string* path = config_string(config, spec.path);
+    if (path == nullptr || path->empty()) continue;
+    if (auto why = unreadable(*path, spec.path_role)) {
+      return make_error("config_file",
+                        key_context(config, spec.path) + ": cannot read '" + *path + "': " + *why);
+    }
+  }
+  return {};
+}
+
 Result<void> preflight(const Config& config) {
+  if (auto r = check_input_paths(config); !r) return r;
   auto tok = CardTokenizer::from_key_file(config.security.hmac_key_file);
-  if (!tok) return tok.error();
+  if (!tok) return in_key(config, "security.hmac_key_file", tok.error());
   if (auto r = check_key_outside_data_dir(config.security.hmac_key_file, config.gateway.data_dir);
       !r) {
-    return r;
+    return in_key(config, "security.hmac_key_file", r.error());
   }
-  if (auto g = AttributeNames::parse(config.cardlist.groups); !g) return g.error();
+  if (auto g = AttributeNames::parse(config.cardlist.groups); !g) {
+    return in_key(config, "cardlist.groups", g.error());
+  }
   if (!config.cardlist.feed_url.empty()) {
     auto key = Sm2PublicKey::from_pem_file(config.cardlist.platform_public_key_file);
-    if (!key) return key.error();
+    if (!key) return in_key(config, "cardlist.platform_public_key_file", key.error());
   }
-  if (auto r = readable("cardlist.ca_file", config.cardlist.ca_file); !r) return r;
   auto decoders = make_decoders(config, tok.value());
   if (!decoders) return decoders.error();
   if (auto r = check_policy_files(config); !r) return r;
-  if (auto d = district::district_link_options(config.district, config.gateway.id); !d) {
-    return d.error();
-  }
+  if (auto d = district_options(config); !d) return d.error();
+  // The loader already held both region lists to the same rules; this cannot fail on its own.
   if (auto r = outbox::route_table_from(config.upstream); !r) return r.error();
-  for (const auto& [key, path] :
-       {std::pair<std::string, std::string>{"mqtt.tls.ca_file", config.mqtt.tls.ca_file},
-        {"mqtt.tls.cert_file", config.mqtt.tls.cert_file},
-        {"mqtt.tls.key_file", config.mqtt.tls.key_file},
-        {"https.ca_file", config.https.ca_file},
-        {"https.client_cert_file", config.https.client_cert_file},
-        {"https.client_key_file", config.https.client_key_file}}) {
-    if (auto r = readable(key, path); !r) return r;
-  }
   return {};
 }
 
@@ -157,8 +184,10 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   p->log.main->info("starting yktgw version={} id={} site={} data_dir={}", kVersion,
                     config.gateway.id, config.gateway.site, data);
 
+  // The same words as `yktgw check-config` for a file the config names that cannot be read.
+  if (auto r = check_input_paths(config); !r) return r.error();
   if (auto r = check_key_outside_data_dir(config.security.hmac_key_file, data); !r) {
-    return r.error();
+    return in_key(config, "security.hmac_key_file", r.error());
   }
 
   // A status address that may not be used stops the start before anything is opened.
@@ -166,12 +195,12 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!status_options) return status_options.error();
 
   auto tok = CardTokenizer::from_key_file(config.security.hmac_key_file);
-  if (!tok) return tok.error();
+  if (!tok) return in_key(config, "security.hmac_key_file", tok.error());
   p->tokenizer = std::make_unique<CardTokenizer>(std::move(tok.value()));
 
   // Card list: memory index over cardlist.db, kept current from the platform's signed feed.
   auto groups = AttributeNames::parse(config.cardlist.groups);
-  if (!groups) return groups.error();
+  if (!groups) return in_key(config, "cardlist.groups", groups.error());
   CardListOptions clo;
   clo.db_path = data + "/cardlist.db";
   clo.image_path = data + "/cardlist.idx";
@@ -187,7 +216,7 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   }
   if (!config.cardlist.feed_url.empty()) {
     auto key = Sm2PublicKey::from_pem_file(config.cardlist.platform_public_key_file);
-    if (!key) return key.error();
+    if (!key) return in_key(config, "cardlist.platform_public_key_file", key.error());
     CardListUpdaterOptions uo;
     uo.feed_url = config.cardlist.feed_url;
     uo.ca_file = config.cardlist.ca_file;
@@ -206,7 +235,7 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   if (!policy) return policy.error();
   p->policy = std::move(policy.value());
 
-  auto dopts = district::district_link_options(config.district, config.gateway.id);
+  auto dopts = district_options(config);
   if (!dopts) return dopts.error();
   dopts->warn_interval = std::chrono::milliseconds(config.log.warn_interval_ms);
   auto district =
@@ -366,7 +395,8 @@ void GatewayApp::reload(const Config& next) {
   p.config.log.level = next.log.level;
   p.config.log.warn_interval_ms = next.log.warn_interval_ms;
   if (auto r = p.policy.policies->reload(); !r) {
-    p.log.policy->error("reload: policies kept as they were error=\"{}\"", r.error().message);
+    p.log.policy->error("reload: policies kept as they were error=\"{}\"",
+                        in_key(p.config, "policy.file", r.error()).message);
   } else {
     p.log.policy->info("reload: policies loaded file={}", p.policy.policies->path());
   }

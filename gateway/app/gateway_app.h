@@ -36,6 +36,11 @@ class GatewayApp {
 // nothing is written.
 Result<void> preflight(const Config& config);
 
+// Every file and directory the config names for reading (KeySpec::path_role) can be opened;
+// otherwise "FILE:LINE:COL: key 'a.b': cannot read 'PATH': REASON". preflight() and start()
+// begin with it.
+Result<void> check_input_paths(const Config& config);
+
 // Creates `dir` and its parents when missing (mode 0750).
 Result<void> make_dirs(const std::string& dir);
 

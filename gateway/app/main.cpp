@@ -75,7 +75,7 @@ int run_gateway(const std::string& path, const std::vector<std::string>& sets) {
 int check_config(const std::string& path, const std::vector<std::string>& sets) {
   auto cfg = yktgw::load_config(path, sets);
   if (!cfg) return fail(cfg.error().message);
-  if (auto r = yktgw::preflight(*cfg); !r) return fail(path + ": " + r.error().message);
+  if (auto r = yktgw::preflight(*cfg); !r) return fail(r.error().message);
   std::printf("%s: ok (gateway %s, site %s)\n", path.c_str(), cfg->gateway.id.c_str(),
               cfg->gateway.site.c_str());
   return 0;
@@ -92,7 +92,7 @@ int cardlist_import(const std::string& path, const std::vector<std::string>& set
   auto cfg = load(path, sets);
   if (!cfg) return fail(cfg.error().message);
   auto tok = yktgw::CardTokenizer::from_key_file(cfg->security.hmac_key_file);
-  if (!tok) return fail(tok.error().message);
+  if (!tok) return fail(yktgw::in_key(*cfg, "security.hmac_key_file", tok.error()).message);
   if (auto r = yktgw::make_dirs(cfg->gateway.data_dir); !r) return fail(r.error().message);
   auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db");
   if (!db) return fail(db.error().message);
@@ -130,7 +130,7 @@ int cardlist_export(const std::string& path, const std::vector<std::string>& set
   auto cfg = load(path, sets);
   if (!cfg) return fail(cfg.error().message);
   auto groups = yktgw::AttributeNames::parse(cfg->cardlist.groups);
-  if (!groups) return fail(groups.error().message);
+  if (!groups) return fail(yktgw::in_key(*cfg, "cardlist.groups", groups.error()).message);
   auto db = yktgw::CardListDb::open(cfg->gateway.data_dir + "/cardlist.db", *groups);
   if (!db) return fail(db.error().message);
   std::ofstream file;
@@ -230,30 +230,47 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> sets;
   app.add_option("-c,--config", config_path, "Configuration file (TOML)");
-  app.add_option("--set", sets, "Override a key: --set key=value (repeatable)")->take_all();
+  app.add_option("--set", sets, "Override a key, e.g. --set log.level=debug (repeatable)")
+      ->take_all();
+
+  // The subcommands take --config and --set from the top level (fallthrough), before or after
+  // the subcommand's name; CLI11 lists only a command's own options, so a footer shows them.
+  const auto footer = [&app](bool with_config) {
+    std::string text = "Options of yktgw, before or after the subcommand:\n";
+    if (with_config) {
+      text +=
+          "  -c,--config FILE            " + app.get_option("--config")->get_description() + "\n";
+    }
+    text += "  --set key=value             " + app.get_option("--set")->get_description();
+    return text;
+  };
+  const auto takes_config = [&](CLI::App* sub, bool with_config = true) {
+    sub->fallthrough();
+    sub->footer(footer(with_config));
+  };
 
   auto* run = app.add_subcommand("run", "Run the gateway (the default)");
-  run->fallthrough();
+  takes_config(run);
 
   std::string check_path;
   auto* check = app.add_subcommand("check-config", "Check a configuration file; exit 0 or 1");
   check->add_option("file", check_path, "Configuration file")->required();
-  check->fallthrough();
+  takes_config(check, /*with_config=*/false);
 
   auto* cardlist = app.add_subcommand("cardlist", "Card list maintenance");
   cardlist->require_subcommand(1);
-  cardlist->fallthrough();
+  takes_config(cardlist);
   std::string csv;
   auto* import = cardlist->add_subcommand("import", "Import a CSV (card_no,status) into the list");
   import->add_option("file", csv, "CSV file")->required();
-  import->fallthrough();
+  takes_config(import);
   std::string export_out = "-";
   auto* export_cmd = cardlist->add_subcommand(
       "export", "Write the list as CSV (tokens and masked numbers; import reads it back)");
   export_cmd->add_option("--out", export_out, "output file, - for stdout")->capture_default_str();
-  export_cmd->fallthrough();
+  takes_config(export_cmd);
   auto* stats = cardlist->add_subcommand("stats", "Print the list version and counts");
-  stats->fallthrough();
+  takes_config(stats);
 
   auto* keygen =
       app.add_subcommand("keygen", "Make keys: curve (district link) or hmac (card tokens)");
@@ -270,22 +287,22 @@ int main(int argc, char** argv) {
 
   auto* outbox_cmd = app.add_subcommand("outbox", "Forwarding state per destination");
   outbox_cmd->require_subcommand(1);
-  outbox_cmd->fallthrough();
+  takes_config(outbox_cmd);
   auto* outbox_stats = outbox_cmd->add_subcommand("stats", "Backlog, lag and dead letters");
-  outbox_stats->fallthrough();
+  takes_config(outbox_stats);
 
   auto* deadletter = app.add_subcommand("deadletter", "Batches a platform refused as invalid");
   deadletter->require_subcommand(1);
-  deadletter->fallthrough();
+  takes_config(deadletter);
   bool dl_all = false;
   std::string dl_id;
   auto* dl_list = deadletter->add_subcommand("list", "List dead letters, newest first");
   dl_list->add_flag("--all", dl_all, "Also those already re-sent");
-  dl_list->fallthrough();
+  takes_config(dl_list);
   auto* dl_retry = deadletter->add_subcommand("retry", "Queue dead letters for a re-send");
   dl_retry->add_option("id", dl_id, "Dead letter id (see list)");
   dl_retry->add_flag("--all", dl_all, "Every dead letter");
-  dl_retry->fallthrough();
+  takes_config(dl_retry);
 
   auto* version = app.add_subcommand("version", "Print the version");
 

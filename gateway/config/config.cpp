@@ -727,7 +727,10 @@ class Loader {
     return {};
   }
 
-  Config take() && { return std::move(config_); }
+  Config take() && {
+    config_.source_name = name_;
+    return std::move(config_);
+  }
 
  private:
   // Override and default text: integers in decimal, booleans true/false, strings literally
@@ -883,6 +886,9 @@ class Loader {
       (*std::get<Field<bool>>(binding->field))(config_) = std::get<bool>(value);
     }
     origins_[spec.path] = Origin{where, seq};
+    if (seq != 0) {
+      config_.key_origins[spec.path] = where.starts_with("--set ") ? "--set " + spec.path : where;
+    }
     return {};
   }
 
@@ -982,6 +988,29 @@ Result<std::string> config_value_text(const Config& config, std::string_view pat
         }
       },
       binding->field);
+}
+
+const std::string* config_string(const Config& config, std::string_view path) {
+  const Binding* binding = find_binding(path);
+  if (binding == nullptr) return nullptr;
+  const auto* field = std::get_if<Field<std::string>>(&binding->field);
+  if (field == nullptr) return nullptr;
+  // The accessor only selects a member; nothing is written through the cast.
+  return &(*field)(const_cast<Config&>(config));  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+}
+
+std::string key_context(const Config& config, std::string_view key) {
+  const std::string quoted_key = "key '" + std::string(key) + "'";
+  if (const auto it = config.key_origins.find(key); it != config.key_origins.end()) {
+    return it->second + ": " + quoted_key;
+  }
+  const std::string& file = config.source_name.empty() ? config.source_file : config.source_name;
+  return (file.empty() ? std::string("built-in defaults") : file) + ": " + quoted_key +
+         " (default)";
+}
+
+Error in_key(const Config& config, std::string_view key, const Error& error) {
+  return make_error(error.code, key_context(config, key) + ": " + error.message);
 }
 
 std::vector<std::string> keys_needing_restart(const Config& before, const Config& after) {

@@ -4,6 +4,8 @@
 // unknown keys, wrong types and bad values with file:line and the key path.
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -166,6 +168,11 @@ struct Config {
   HttpsConfig https;
   StatusConfig status;
   std::string source_file;  // the file it was loaded from; empty for defaults only
+  std::string source_name;  // the same as messages name it: as given, or parse_config's name
+  // Where each key the file or --set gave a value came from: "FILE:LINE:COL" or "--set a.b".
+  // Problems found after loading, such as a file a key names that cannot be read, point there
+  // (key_context()).
+  std::map<std::string, std::string, std::less<>> key_origins;
 };
 
 // One declared key of the schema.
@@ -188,6 +195,15 @@ enum class StringCheck : std::uint8_t {
   listen_address,  // empty (off) or host:port, host an IPv4 address or a name, port 1..65535
 };
 
+// What the gateway does with the file or directory a path key names. Every input is checked
+// for readability before start (gateway/app), with an error naming the key and its line.
+enum class PathRole : std::uint8_t {
+  none,        // not a path
+  input_file,  // read at start (or on SIGHUP)
+  input_dir,   // a directory whose files are read at start
+  state_dir,   // created and written by the gateway
+};
+
 struct KeySpec {
   std::string path;  // e.g. "mqtt.uri"
   KeyType type;
@@ -202,6 +218,7 @@ struct KeySpec {
   std::vector<std::string> choices;  // strings: the allowed values; empty means any
   StringCheck check = StringCheck::none;
   bool secret = false;  // never print the value (status page, config dumps, logs)
+  PathRole path_role = PathRole::none;
 };
 
 const std::vector<KeySpec>& config_schema();
@@ -218,12 +235,23 @@ Result<Config> parse_config(const std::string& text, const std::string& name,
                             const std::vector<std::string>& overrides = {},
                             const std::string& base_dir = ".");
 
+// The value of declared string key `path` in `config`, or nullptr for another key.
+const std::string* config_string(const Config& config, std::string_view path);
+
 // Keys whose values differ between two configs and that SIGHUP cannot apply.
 std::vector<std::string> keys_needing_restart(const Config& before, const Config& after);
 
 // The value of declared key `path` in `config`, written as TOML ("tcp://..." quoted, 30,
 // true). For effective-config dumps: callers must mask keys whose spec is `secret`.
 Result<std::string> config_value_text(const Config& config, std::string_view path);
+
+// "FILE:LINE:COL: key 'a.b'" for a key set in the file, "--set a.b: key 'a.b'" for an override
+// and "FILE: key 'a.b' (default)" for a built-in default: how a message about the key's value
+// found after loading begins, e.g. one about a file the key names.
+std::string key_context(const Config& config, std::string_view key);
+
+// `error` as found through key `key`: key_context() + ": " + the message; the code is kept.
+Error in_key(const Config& config, std::string_view key, const Error& error);
 
 // The client id the gateway connects with: mqtt.client_id, or "yktgw-" + gateway.id when unset.
 inline std::string effective_mqtt_client_id(const Config& config) {

@@ -51,6 +51,14 @@ KeySpec text(std::string path, std::string_view def, StringCheck check, std::str
       key(std::move(path), KeyType::string, quoted(def), std::move(description), Reload::restart);
   spec.check = check;
   spec.secret = secret;
+  if (check == StringCheck::path || check == StringCheck::optional_path) {
+    spec.path_role = PathRole::input_file;
+  }
+  return spec;
+}
+
+KeySpec with_role(KeySpec spec, PathRole role) {
+  spec.path_role = role;
   return spec;
 }
 
@@ -58,6 +66,9 @@ KeySpec required_text(std::string path, StringCheck check, std::string descripti
   KeySpec spec = key(std::move(path), KeyType::string, "", std::move(description), Reload::restart);
   spec.required = true;
   spec.check = check;
+  if (check == StringCheck::path || check == StringCheck::optional_path) {
+    spec.path_role = PathRole::input_file;
+  }
   return spec;
 }
 
@@ -75,8 +86,10 @@ std::vector<KeySpec> build_schema() {
       required_text("gateway.id", name, "Gateway id, unique per box; 1-64 of A-Z a-z 0-9 _ . -"),
       required_text("gateway.site", name,
                     "Site (township or street office) this box serves; the {site} topic level"),
-      text("gateway.data_dir", "/var/lib/yktgw", path,
-           "Directory for the store and card list; relative to the config file's directory"),
+      with_role(
+          text("gateway.data_dir", "/var/lib/yktgw", path,
+               "Directory for the store and card list; relative to the config file's directory"),
+          PathRole::state_dir),
       integer("gateway.workers", 2, 1, 64,
               "Worker threads for credential checks (SM2 verification runs here)"),
       integer("gateway.queue_max_mib", 64, 1, 4'096,
@@ -163,10 +176,14 @@ std::vector<KeySpec> build_schema() {
       // credentials (docs/qr-code.md)
       text("credentials.terminal_mac_keys_file", "", optional_path,
            "File of 'terminal_id hex_key' lines for card request MACs (mode 600); empty: none"),
-      text("credentials.ecard_key_dir", "", optional_path,
-           "Directory of ecard_qr issuer keys <region>-<kid>.pub.pem; empty: ecard_qr refused"),
-      text("credentials.ykm_key_dir", "", optional_path,
-           "Directory of ykm_qr issuer keys <region>-<kid>.pub.pem; empty: ykm_qr refused"),
+      with_role(
+          text("credentials.ecard_key_dir", "", optional_path,
+               "Directory of ecard_qr issuer keys <region>-<kid>.pub.pem; empty: ecard_qr refused"),
+          PathRole::input_dir),
+      with_role(
+          text("credentials.ykm_key_dir", "", optional_path,
+               "Directory of ykm_qr issuer keys <region>-<kid>.pub.pem; empty: ykm_qr refused"),
+          PathRole::input_dir),
       integer("credentials.qr_clock_skew_ms", 5'000, 0, 600'000,
               "Clock difference allowed when checking a QR code's iat and exp, in milliseconds"),
       integer("credentials.qr_max_validity_ms", 120'000, 1'000, 3'600'000,

@@ -1,5 +1,6 @@
 #include "gateway/credentials/decoders.h"
 
+#include <string_view>
 #include <utility>
 
 #include "gateway/credentials/card_decoder.h"
@@ -15,11 +16,10 @@ namespace {
 std::size_t index_of(CredentialType t) { return static_cast<std::size_t>(t); }
 
 // A QR decoder for `type`, or the unsupported stand-in when no key directory is configured.
-Result<std::unique_ptr<CredentialDecoder>> make_qr_decoder(CredentialType type,
-                                                           const std::string& key_dir,
-                                                           const GroupNames& groups,
-                                                           const QrRules& rules,
-                                                           std::string& description) {
+// Errors name `key`, the config key of the directory, and where it was set.
+Result<std::unique_ptr<CredentialDecoder>> make_qr_decoder(
+    const Config& config, std::string_view key, CredentialType type, const std::string& key_dir,
+    const GroupNames& groups, const QrRules& rules, std::string& description) {
   description += "; ";
   description += to_string(type);
   if (key_dir.empty()) {
@@ -27,7 +27,7 @@ Result<std::unique_ptr<CredentialDecoder>> make_qr_decoder(CredentialType type,
     return std::unique_ptr<CredentialDecoder>(std::make_unique<UnsupportedDecoder>(type));
   }
   auto keys = IssuerKeyRing::from_dir(key_dir);
-  if (!keys) return keys.error();
+  if (!keys) return in_key(config, key, keys.error());
   description += " keys=" + (keys->size() == 0 ? std::string("none") : keys->describe());
   return std::unique_ptr<CredentialDecoder>(
       std::make_unique<QrDecoder>(type, std::move(keys.value()), groups, rules));
@@ -63,12 +63,12 @@ Result<std::unique_ptr<CredentialDecoders>> make_decoders(const Config& config,
                                                           const CardTokenizer& tokenizer) {
   const CredentialsConfig& c = config.credentials;
   auto groups = GroupNames::parse(config.cardlist.groups);
-  if (!groups) return groups.error();
+  if (!groups) return in_key(config, "cardlist.groups", groups.error());
 
   TerminalMacKeys mac_keys;
   if (!c.terminal_mac_keys_file.empty()) {
     auto loaded = TerminalMacKeys::from_file(c.terminal_mac_keys_file);
-    if (!loaded) return loaded.error();
+    if (!loaded) return in_key(config, "credentials.terminal_mac_keys_file", loaded.error());
     mac_keys = std::move(loaded.value());
   }
 
@@ -80,11 +80,12 @@ Result<std::unique_ptr<CredentialDecoders>> make_decoders(const Config& config,
   rules.clock_skew_ms = c.qr_clock_skew_ms;
   rules.max_validity_ms = c.qr_max_validity_ms;
   rules.replay_cache_entries = static_cast<std::size_t>(c.replay_cache_entries);
-  auto ecard =
-      make_qr_decoder(CredentialType::ecard_qr, c.ecard_key_dir, *groups, rules, description);
+  auto ecard = make_qr_decoder(config, "credentials.ecard_key_dir", CredentialType::ecard_qr,
+                               c.ecard_key_dir, *groups, rules, description);
   if (!ecard) return ecard.error();
   decoders->set(std::move(ecard.value()));
-  auto ykm = make_qr_decoder(CredentialType::ykm_qr, c.ykm_key_dir, *groups, rules, description);
+  auto ykm = make_qr_decoder(config, "credentials.ykm_key_dir", CredentialType::ykm_qr,
+                             c.ykm_key_dir, *groups, rules, description);
   if (!ykm) return ykm.error();
   decoders->set(std::move(ykm.value()));
 

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <utility>
 
+#include "gateway/core/errno_message.h"
+
 namespace yktgw {
 namespace {
 
@@ -193,12 +195,12 @@ Result<TerminalMacKeys> TerminalMacKeys::parse(std::string_view text, const std:
 Result<TerminalMacKeys> TerminalMacKeys::from_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
-    return make_error("mac_key", "cannot read terminal MAC key file '" + path + "'");
+    return make_error("mac_key", "cannot read '" + path + "': " + errno_message());
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
     return make_error("mac_key", "terminal MAC key file '" + path +
                                      "' is accessible to group or others; chmod 600 it");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("mac_key", "cannot read terminal MAC key file '" + path + "'");
+  if (!in) return make_error("mac_key", "cannot read '" + path + "': " + errno_message());
   std::ostringstream ss;
   ss << in.rdbuf();
   return parse(ss.str(), path);

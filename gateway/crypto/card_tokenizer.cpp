@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/core/errno_message.h"
+
 namespace yktgw {
 
 struct CardTokenizer::Impl {
@@ -48,12 +50,12 @@ Result<CardTokenizer> CardTokenizer::create(std::string key) {
 Result<CardTokenizer> CardTokenizer::from_key_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
-    return make_error("hmac_key", "cannot read HMAC key file '" + path + "'");
+    return make_error("hmac_key", "cannot read '" + path + "': " + errno_message());
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
     return make_error(
         "hmac_key", "HMAC key file '" + path + "' is accessible to group or others; chmod 600 it");
   std::ifstream in(path);
-  if (!in) return make_error("hmac_key", "cannot read HMAC key file '" + path + "'");
+  if (!in) return make_error("hmac_key", "cannot read '" + path + "': " + errno_message());
   std::stringstream ss;
   ss << in.rdbuf();
   std::string hex;

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/core/errno_message.h"
+
 namespace yktgw {
 namespace {
 
@@ -20,7 +22,7 @@ bool is_sm2(EVP_PKEY* k) { return k != nullptr && EVP_PKEY_is_a(k, "SM2"); }
 
 Result<std::string> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("io", "cannot read '" + path + "'");
+  if (!in) return make_error("io", "cannot read '" + path + "': " + errno_message());
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

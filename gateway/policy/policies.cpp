@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "gateway/core/errno_message.h"
 #include "gateway/policy/kinds.h"
 #include "gateway/policy/policy_schema.h"
 #include "gateway/policy/toml_fields.h"
@@ -407,10 +408,10 @@ Result<std::shared_ptr<const ScenarioPolicies>> parse_policies(const std::string
 Result<std::shared_ptr<const ScenarioPolicies>> load_policies(const std::string& path,
                                                               const PolicyLoadOptions& options) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("io", path + ": cannot open");
+  if (!in) return make_error("io", "cannot read '" + path + "': " + errno_message());
   std::ostringstream buf;
   buf << in.rdbuf();
-  if (in.bad()) return make_error("io", path + ": cannot read");
+  if (in.bad()) return make_error("io", "cannot read '" + path + "': " + errno_message());
   return parse_policies(buf.str(), path, options);
 }
 

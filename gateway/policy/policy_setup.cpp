@@ -18,12 +18,12 @@ std::vector<std::string> split_group_names(std::string_view text) {
 
 Result<void> check_policy_files(const Config& config) {
   auto catalog = load_service_catalog(config.policy.service_items_file);
-  if (!catalog) return catalog.error();
+  if (!catalog) return in_key(config, "policy.service_items_file", catalog.error());
   PolicyLoadOptions options;
   options.group_names = split_group_names(config.cardlist.groups);
   options.catalog = std::make_shared<const ServiceCatalog>(std::move(catalog.value()));
   auto policies = load_policies(config.policy.file, options);
-  if (!policies) return policies.error();
+  if (!policies) return in_key(config, "policy.file", policies.error());
   return {};
 }
 
@@ -31,14 +31,14 @@ Result<PolicyRuntime> open_policy_runtime(const Config& config, const Clock& clo
                                           std::shared_ptr<spdlog::logger> log) {
   PolicyRuntime rt;
   auto catalog = load_service_catalog(config.policy.service_items_file);
-  if (!catalog) return catalog.error();
+  if (!catalog) return in_key(config, "policy.service_items_file", catalog.error());
   rt.catalog = std::make_shared<const ServiceCatalog>(std::move(catalog.value()));
 
   PolicyLoadOptions options;
   options.group_names = split_group_names(config.cardlist.groups);
   options.catalog = rt.catalog;
   auto policies = PolicyFile::open(config.policy.file, std::move(options));
-  if (!policies) return policies.error();
+  if (!policies) return in_key(config, "policy.file", policies.error());
   rt.policies = std::move(policies.value());
 
   CounterStore::Options co;

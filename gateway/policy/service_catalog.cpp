@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/core/errno_message.h"
 #include "gateway/policy/toml_fields.h"
 
 namespace yktgw {
@@ -204,7 +205,7 @@ Result<ServiceCatalog> parse_service_catalog(const std::string& text, const std:
 
 Result<ServiceCatalog> load_service_catalog(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("io", path + ": cannot open");
+  if (!in) return make_error("io", "cannot read '" + path + "': " + errno_message());
   std::ostringstream buf;
   buf << in.rdbuf();
   return parse_service_catalog(buf.str(), path);

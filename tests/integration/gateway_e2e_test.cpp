@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "gateway/config/config.h"
 #include "tests/integration/harness.h"
 
 namespace yktgw::testing {
@@ -272,8 +273,8 @@ TEST_F(GatewayTest, BulkUploadIsStoredOnceAndAckedPerBatch) {
     json batch = {{"v", 1}, {"batch_id", t + ":b-" + std::to_string(b)}, {"terminal", t}};
     batch["records"] = json::array();
     for (int i = 0; i < kPerBatch; ++i) {
-      json rec = json::parse(
-          txn_json(t, t + ":" + std::to_string(b * kPerBatch + i), active_, 200));
+      json rec =
+          json::parse(txn_json(t, t + ":" + std::to_string(b * kPerBatch + i), active_, 200));
       rec.erase("v");
       batch["records"].push_back(std::move(rec));
     }
@@ -314,8 +315,9 @@ TEST_F(GatewayTest, BulkUploadIsStoredOnceAndAckedPerBatch) {
   EXPECT_EQ(second_status["rejected"], 1);
   const std::string db = files_.data_dir + "/records.db";
   EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn"), kBatches * kPerBatch - 1);
-  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn WHERE terminal = 'bus-0231' AND txn_id = "
-                           "'bus-0231:7'"),
+  EXPECT_EQ(count_rows(db,
+                       "SELECT count(*) FROM txn WHERE terminal = 'bus-0231' AND txn_id = "
+                       "'bus-0231:7'"),
             0);
 }
 
@@ -563,10 +565,147 @@ TEST(CheckConfigTest, ChecksTheFilesTheConfigNamesAsStartWould) {
   // A policies file with an error: file, line and key.
   write_file(dir + "/policies.toml", "[scenario.canteen]\nkind = \"canteen\"\nbogus_key = 1\n");
   EXPECT_EQ(check("policy.file=" + dir + "/policies.toml"), 1);
-  EXPECT_NE(out.find("policies.toml:"), std::string::npos) << out;
+  EXPECT_NE(out.find("key 'policy.file': " + dir + "/policies.toml:"), std::string::npos) << out;
   // A TLS file that does not exist.
   EXPECT_EQ(check("mqtt.tls.ca_file=" + dir + "/no-ca.pem"), 1);
   EXPECT_NE(out.find("mqtt.tls.ca_file"), std::string::npos) << out;
+}
+
+// Every key that names a file or directory the gateway reads. A file it cannot read is
+// reported the same way by check-config and by start: where the key was set, the key, the path
+// and the reason.
+struct FileKey {
+  std::string key;
+  std::string companion;  // a key that must be set with it, given a readable file; or empty
+};
+
+void PrintTo(const FileKey& k, std::ostream* os) { *os << k.key; }
+
+class InputFileKeyTest : public ::testing::TestWithParam<FileKey> {};
+
+TEST_P(InputFileKeyTest, AnUnreadableFileIsNamedWithItsKeyAndLine) {
+  const FileKey& k = GetParam();
+  std::string name = k.key;
+  std::replace(name.begin(), name.end(), '.', '-');
+  const std::string dir = make_temp_dir("check-config-" + name);
+  GatewayFiles files = write_gateway_config(dir, "tcp://127.0.0.1:1");
+  const std::string missing = dir + "/missing/" + name;
+  const std::string readable = dir + "/readable.pem";
+  write_file(readable, "not checked: the key beside it fails first\n", 0600);
+
+  // The key goes into its own table in the file, as an operator would write it.
+  std::string text = read_file(files.config);
+  auto put = [&text](const std::string& key, const std::string& value) {
+    const auto dot = key.rfind('.');
+    const std::string header = "[" + key.substr(0, dot) + "]\n";
+    const std::string line = key.substr(dot + 1) + " = \"" + value + "\"\n";
+    const auto at = text.find(header);
+    if (at == std::string::npos) {
+      text += "\n" + header + line;
+      return;
+    }
+    const auto body = at + header.size();
+    const auto end = std::min(text.find("\n[", body), text.size());
+    const auto old = text.find("\n" + key.substr(dot + 1) + " = ", body - 1);
+    if (old != std::string::npos && old < end) {
+      text.replace(old + 1, text.find('\n', old + 1) - old, line);
+    } else {
+      text.insert(body, line);
+    }
+  };
+  put(k.key, missing);
+  if (!k.companion.empty()) put(k.companion, readable);
+  // The loader names the value's first character: the opening quote.
+  const auto quote = text.find("\"" + missing + "\"");
+  ASSERT_NE(quote, std::string::npos);
+  const auto line = std::count(text.begin(), text.begin() + static_cast<long>(quote), '\n') + 1;
+  const auto column = quote - text.rfind('\n', quote);
+  write_file(files.config, text);
+  const std::string expected = "yktgw: " + files.config + ":" + std::to_string(line) + ":" +
+                               std::to_string(column) + ": key '" + k.key + "': cannot read '" +
+                               missing + "': No such file or directory\n";
+
+  std::string out;
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", files.config}, &out), 1);
+  EXPECT_EQ(out, expected);
+
+  // Start says the same, and stops before it connects anywhere.
+  Gateway gw(files);
+  const auto code = gw.process().wait(20s);
+  ASSERT_TRUE(code.has_value()) << gw.log();
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(gw.log().find(expected), std::string::npos) << expected << "---\n" << gw.log();
+
+  // Given with --set, the override is named.
+  const std::string other = dir + "/missing/other";
+  EXPECT_EQ(
+      run_command(
+          {bin_dir() + "/yktgw", "check-config", files.config, "--set", k.key + "=" + other}, &out),
+      1);
+  EXPECT_EQ(out, "yktgw: --set " + k.key + ": key '" + k.key + "': cannot read '" + other +
+                     "': No such file or directory\n");
+}
+
+const std::vector<FileKey> kInputFileKeys = {
+    {"security.hmac_key_file", ""},
+    {"policy.file", ""},
+    {"policy.service_items_file", ""},
+    {"cardlist.platform_public_key_file", ""},
+    {"cardlist.ca_file", ""},
+    {"credentials.terminal_mac_keys_file", ""},
+    {"credentials.ecard_key_dir", ""},
+    {"credentials.ykm_key_dir", ""},
+    {"district.client_key_file", ""},
+    {"mqtt.tls.ca_file", ""},
+    {"mqtt.tls.cert_file", "mqtt.tls.key_file"},
+    {"mqtt.tls.key_file", "mqtt.tls.cert_file"},
+    {"https.ca_file", ""},
+    {"https.client_cert_file", "https.client_key_file"},
+    {"https.client_key_file", "https.client_cert_file"},
+};
+
+INSTANTIATE_TEST_SUITE_P(CheckConfigTest, InputFileKeyTest, ::testing::ValuesIn(kInputFileKeys),
+                         [](const ::testing::TestParamInfo<FileKey>& info) {
+                           std::string name = info.param.key;
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
+
+// A key added to the schema as a file the gateway reads gets a case above.
+TEST(CheckConfigTest, EveryInputFileKeyHasACase) {
+  std::set<std::string> cases;
+  for (const FileKey& k : kInputFileKeys) cases.insert(k.key);
+  std::set<std::string> inputs;
+  for (const KeySpec& spec : config_schema()) {
+    if (spec.path_role == PathRole::input_file || spec.path_role == PathRole::input_dir) {
+      inputs.insert(spec.path);
+    }
+  }
+  EXPECT_EQ(cases, inputs);
+}
+
+// --config and --set belong to the top level; every subcommand that reads them says so in its
+// own help, so `yktgw outbox stats --help` alone tells an operator how to point it at a config.
+TEST(CommandLineTest, SubcommandHelpShowsTheConfigOptions) {
+  std::string out;
+  for (const std::vector<std::string>& words : {std::vector<std::string>{"run"},
+                                                {"outbox", "stats"},
+                                                {"cardlist", "import"},
+                                                {"cardlist", "export"},
+                                                {"cardlist", "stats"},
+                                                {"deadletter", "list"},
+                                                {"deadletter", "retry"}}) {
+    std::vector<std::string> argv{bin_dir() + "/yktgw"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.push_back("--help");
+    EXPECT_EQ(run_command(argv, &out), 0) << out;
+    EXPECT_NE(out.find("--config"), std::string::npos) << words.back() << ":\n" << out;
+    EXPECT_NE(out.find("--set"), std::string::npos) << words.back() << ":\n" << out;
+  }
+  // check-config takes its file as an argument; only --set applies.
+  EXPECT_EQ(run_command({bin_dir() + "/yktgw", "check-config", "--help"}, &out), 0) << out;
+  EXPECT_NE(out.find("--set"), std::string::npos) << out;
+  EXPECT_EQ(out.find("--config"), std::string::npos) << out;
 }
 
 TEST(GatewayStartTest, RefusesAKeyFileOthersCanRead) {

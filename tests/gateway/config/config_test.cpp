@@ -659,6 +659,37 @@ TEST(ConfigPaths, ParseConfigUsesBaseDirAndLeavesEmptyPathsEmpty) {
   EXPECT_EQ(config->security.hmac_key_file, (fs::current_path() / "k.hex").string());
 }
 
+// Messages about a key's value found after loading (a file it names that cannot be read) start
+// where the value came from.
+TEST(ConfigPaths, KeyContextNamesWhereTheValueWasSet) {
+  auto config = parse_config(kMinimal, "yktgw.toml", {"policy.file=/x/policies.toml"});
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_EQ(config->source_name, "yktgw.toml");
+  EXPECT_EQ(key_context(*config, "security.hmac_key_file"),
+            "yktgw.toml:5:17: key 'security.hmac_key_file'");
+  EXPECT_EQ(key_context(*config, "policy.file"), "--set policy.file: key 'policy.file'");
+  EXPECT_EQ(key_context(*config, "policy.service_items_file"),
+            "yktgw.toml: key 'policy.service_items_file' (default)");
+  const Error e = in_key(*config, "policy.file", make_error("io", "cannot read 'x': why"));
+  EXPECT_EQ(e.code, "io");
+  EXPECT_EQ(e.message, "--set policy.file: key 'policy.file': cannot read 'x': why");
+  ASSERT_NE(config_string(*config, "policy.file"), nullptr);
+  EXPECT_EQ(*config_string(*config, "policy.file"), "/x/policies.toml");
+  EXPECT_EQ(config_string(*config, "gateway.workers"), nullptr);
+}
+
+// Every path key says what the gateway does with it, so check-config can check the inputs.
+TEST(ConfigSchema, EveryPathKeyHasARole) {
+  for (const KeySpec& spec : config_schema()) {
+    const bool is_path =
+        spec.check == StringCheck::path || spec.check == StringCheck::optional_path;
+    EXPECT_EQ(is_path, spec.path_role != PathRole::none) << spec.path;
+  }
+  EXPECT_EQ(find_key_spec("gateway.data_dir")->path_role, PathRole::state_dir);
+  EXPECT_EQ(find_key_spec("credentials.ecard_key_dir")->path_role, PathRole::input_dir);
+  EXPECT_EQ(find_key_spec("policy.file")->path_role, PathRole::input_file);
+}
+
 // ---- reload ----------------------------------------------------------------------------------
 
 TEST(ConfigReload, KeysNeedingRestart) {

@@ -305,7 +305,7 @@ TEST(PolicyReload, GoodFileSwapsBadFileKeepsTheOld) {
   fs::remove(f.path());
   auto missing = (*file)->reload();
   ASSERT_FALSE(missing);
-  EXPECT_THAT(missing.error().message, HasSubstr("cannot open"));
+  EXPECT_THAT(missing.error().message, HasSubstr("cannot read"));
 }
 
 TEST(PolicyReload, FixedPoliciesHaveNoFile) {
