@@ -11,10 +11,11 @@
 //      Target: QR decisions at least 0.9 of openssl's verify/s. openssl speed divides by the CPU
 //      user time it used, so the comparison is per CPU second of the measuring thread; the
 //      wall-clock rate is reported beside it and falls below it when neighbours take the core.
-//  1b. The same codes through the real engine path, with no card taps competing: the
-//      PolicyAuthorizer (on the gateway's CardListCache, --list-entries entries) hands each
-//      request to its one-thread crypto WorkerPool, which decodes it and finishes the decision
-//      (card list, policy, counters, answer). Figures per CPU second of the worker thread (one
+//  1b. As many codes, minted afresh just before (so none expires on a slow machine), through
+//      the real engine path with no card taps competing: the PolicyAuthorizer (on the gateway's
+//      CardListCache, --list-entries entries) hands each request to its one-thread crypto
+//      WorkerPool, which decodes it and finishes the decision (card list, policy, counters,
+//      answer). Figures per CPU second of the worker thread (one
 //      core's work, like openssl speed's), per CPU second of all threads, and per wall second,
 //      each beside the same openssl figure. Target: at least 0.9 of it per core.
 //   2. The real PolicyAuthorizer with a one-thread crypto WorkerPool. Card-tap latency
@@ -417,33 +418,40 @@ int main(int argc, char** argv) {
   };
 
   // Codes as an issuer would mint them a moment before they are scanned: valid from now for
-  // 60 s, a distinct nonce each, site workers so the gate approves them in part 2.
-  const auto mint_start = Steady::now();
-  const UtcMillis minted_ms = clock.wall_ms();
-  std::vector<std::string> codes;
-  codes.reserve(static_cast<std::size_t>(args.codes));
-  for (long i = 0; i < args.codes; ++i) {
-    const int card = static_cast<int>(i % kCards);
-    QrPayload p;
-    p.issuer = kRegionChongqing;
-    p.kid = "k1";
-    p.token = tokens[static_cast<std::size_t>(card)];
-    p.masked = mask_card_number(numbers[static_cast<std::size_t>(card)]);
-    p.groups = {"site_worker"};
-    p.issued_ms = minted_ms;
-    p.expires_ms = minted_ms + kQrValidityMs;
-    char nonce[40];
-    std::snprintf(nonce, sizeof nonce, "%016llx%016llx", static_cast<unsigned long long>(minted_ms),
-                  static_cast<unsigned long long>(i));
-    p.nonce = nonce;
-    codes.push_back(mint_qr(p, *issuer));
-    if (codes.back().empty()) {
-      std::fprintf(stderr, "qr_bench: minting code %ld failed\n", i);
-      return 1;
+  // 60 s, a distinct nonce each, site workers so the gate approves them. Each part that needs
+  // approvals mints its own just before it, so a slow neighbour cannot make them expire first.
+  auto mint_codes = [&]() -> std::optional<std::vector<std::string>> {
+    const auto mint_start = Steady::now();
+    const UtcMillis minted_ms = clock.wall_ms();
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(args.codes));
+    for (long i = 0; i < args.codes; ++i) {
+      const int card = static_cast<int>(i % kCards);
+      QrPayload p;
+      p.issuer = kRegionChongqing;
+      p.kid = "k1";
+      p.token = tokens[static_cast<std::size_t>(card)];
+      p.masked = mask_card_number(numbers[static_cast<std::size_t>(card)]);
+      p.groups = {"site_worker"};
+      p.issued_ms = minted_ms;
+      p.expires_ms = minted_ms + kQrValidityMs;
+      char nonce[40];
+      std::snprintf(nonce, sizeof nonce, "%016llx%016llx",
+                    static_cast<unsigned long long>(minted_ms), static_cast<unsigned long long>(i));
+      p.nonce = nonce;
+      out.push_back(mint_qr(p, *issuer));
+      if (out.back().empty()) {
+        std::fprintf(stderr, "qr_bench: minting code %ld failed\n", i);
+        return std::nullopt;
+      }
     }
-  }
-  report.note("minted " + std::to_string(args.codes) + " codes in " +
-              std::to_string(seconds_since(mint_start)) + " s");
+    report.note("minted " + std::to_string(args.codes) + " codes in " +
+                std::to_string(seconds_since(mint_start)) + " s");
+    return out;
+  };
+  std::optional<std::vector<std::string>> minted = mint_codes();
+  if (!minted) return 1;
+  const std::vector<std::string> codes = std::move(*minted);
 
   auto decoder = make_qr_decoder();
   if (!decoder) return 1;
@@ -524,6 +532,8 @@ int main(int argc, char** argv) {
   auto engine_qr_decoder = make_qr_decoder();
   if (!engine_qr_decoder) return 1;
   std::unique_ptr<PolicyAuthorizer> qr_engine = make_engine(*engine_qr_decoder);
+  const std::optional<std::vector<std::string>> engine_codes = mint_codes();
+  if (!engine_codes) return 1;
   auto worker_cpu_seconds = [&]() -> std::optional<double> {
     std::promise<double> cpu;
     std::future<double> read = cpu.get_future();
@@ -556,7 +566,7 @@ int main(int argc, char** argv) {
       }
       r.req_id = "e-" + std::to_string(i);
       r.ts_ms = clock.wall_ms();
-      r.credential.qr = codes[static_cast<std::size_t>(i)];
+      r.credential.qr = (*engine_codes)[static_cast<std::size_t>(i)];
       qr_engine->authorize(r, ctx, [&](const AuthResponse& resp) {
         {
           std::lock_guard lock(engine_mu);
