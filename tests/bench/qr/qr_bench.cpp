@@ -369,6 +369,7 @@ int main(int argc, char** argv) {
   }
   constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
   std::vector<bench::ListedCard> listed;
+  listed.reserve(tokens.size());
   for (const std::string& t : tokens)
     listed.push_back({t, CardEntry{CardStatus::active, kSiteWorker}});
   const auto list_start = Steady::now();
