@@ -25,13 +25,13 @@ esac
 if [ $QUICK = 1 ]; then
   BUILD_DIR=${BENCH_BUILD_DIR:-build}
   BUILD_TYPE=RelWithDebInfo
-  DECISIONS=100000; CARDLIST_ENTRIES=200000; QR_CODES=1000; QR_TAPS=20000; QR_OPENSSL_S=1
+  DECISIONS=30000; DECISION_LIST=100000; CARDLIST_ENTRIES=200000; QR_CODES=1000; QR_TAPS=20000; QR_OPENSSL_S=1
   FWD_RECORDS=20000; AUTH_COUNT=5000; AUTH_SEQ=300; AUTH_OPEN_S=2; INGEST_COUNT=20000
   SQLITE_COUNT=50000; BACKLOG=20000; DRAIN_RATE=200; IDLE_S=2; PARSE_ROUNDS=2000
 else
   BUILD_DIR=${BENCH_BUILD_DIR:-build/bench-release}
   BUILD_TYPE=Release
-  DECISIONS=1000000; CARDLIST_ENTRIES=30000000; QR_CODES=20000; QR_TAPS=200000; QR_OPENSSL_S=3
+  DECISIONS=1000000; DECISION_LIST=1000000; CARDLIST_ENTRIES=30000000; QR_CODES=20000; QR_TAPS=200000; QR_OPENSSL_S=3
   FWD_RECORDS=300000; AUTH_COUNT=100000; AUTH_SEQ=3000; AUTH_OPEN_S=10; INGEST_COUNT=300000
   SQLITE_COUNT=1000000; BACKLOG=1000000; DRAIN_RATE=1000; IDLE_S=5; PARSE_ROUNDS=20000
 fi
@@ -144,12 +144,17 @@ run_bench() {  # run_bench NAME CMD...: output to $LOGS/NAME.out, figures echoed
   figures_of "$LOGS/$name.out"
   log "$name took $((SECONDS - t0)) s"
 }
-run_bench decision_bench "$BENCH/decision_bench" --decisions "$DECISIONS"
+# Every scenario kind and the terminal-MAC check, on the gateway's card list of $DECISION_LIST entries.
+run_bench decision_bench "$BENCH/decision_bench" --decisions "$DECISIONS" \
+  --list-entries "$DECISION_LIST"
 run_bench protocol_bench "$BENCH/protocol_bench" --rounds "$PARSE_ROUNDS"
 run_bench cardlist_bench "$BENCH/cardlist_bench" --entries "$CARDLIST_ENTRIES" --dir "$RUN/cardlist"
 rm -rf "$RUN/cardlist"
+# QR decisions per CPU second beside `openssl speed sm2` of the same run: the decoder alone on one
+# thread (qr_decisions_1thread) and through the engine and its one-thread crypto pool with no
+# card taps (qr_engine_decisions_1worker); the ratio column is the one against openssl.
 run_bench qr_bench "$BENCH/qr_bench" --codes "$QR_CODES" --taps "$QR_TAPS" \
-  --openssl-seconds "$QR_OPENSSL_S"
+  --openssl-seconds "$QR_OPENSSL_S" --list-entries "$DECISION_LIST"
 run_bench forward_bench "$BENCH/forward_bench" --records "$FWD_RECORDS" --rounds 1
 
 # ---- broker, platform, gateway, echo responder
@@ -329,10 +334,13 @@ done >"$LOGS/all.figures"
 awk '{print "run", $0}' "$LINES" >>"$LOGS/all.figures"
 
 REQUIRED=(
-  baseline_token_lookup_p99 decision_canteen_p99 decision_bus_p99
+  baseline_token_lookup_p99 decision_canteen_p99 decision_gate_site_p99
+  decision_parking_entry_p99 decision_parking_exit_p99 decision_bus_p99 decision_scenic_p99
+  decision_library_p99 decision_museum_p99 decision_hotel_p99 decision_clinic_offline_decline_p99
+  decision_canteen_mac_p99
   parse_txn_batch_per_record parse_auth_request
   load_from_sqlite lookup_hit_p99 delta_apply_until_serving
-  qr_decisions_1thread card_tap_under_qr_load_p99
+  qr_decisions_1thread qr_engine_decisions_1worker card_tap_under_qr_load_p99
   zmq_forward_null_receiver_records_per_s zmq_raw_dealer_router_records_per_s https_forward_records_per_s https_raw_curl_records_per_s drain_link_up_to_all_acked
   auth_throughput auth_p99_at_half_rate auth_sequential_p50
   txn_sqlite_raw_records_per_s txn_ingest_records_per_s txn_ingest_bulk_records_per_s

@@ -1,6 +1,7 @@
 #pragma once
-// Stand-ins the in-process benchmarks share: the card list as a plain hash map, a district link
-// that is down, and synthetic citizen numbers. Only what a decision needs, nothing measured.
+// Stand-ins the in-process benchmarks share: a district link that is down and synthetic citizen
+// numbers. Only what a decision needs, nothing measured. (The card list is the gateway's own:
+// bench_card_list.h.)
 
 #include <chrono>
 #include <cstdio>
@@ -8,32 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
-#include "gateway/interfaces/card_list.h"
 #include "gateway/interfaces/district_link.h"
 
 namespace yktgw::bench {
-
-// The card list as a plain hash map: what a lookup costs at its simplest. Concurrent const
-// lookups are safe.
-class MapCardList final : public CardList {
- public:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::optional<CardEntry> find(std::string_view token) const override {
-    const auto it = map.find(token);
-    if (it == map.end()) return std::nullopt;
-    return it->second;
-  }
-  std::uint64_t size() const override { return map.size(); }
-  std::int64_t version() const override { return 1; }
-  std::int64_t updated_ms() const override { return updated; }
-  std::unordered_map<std::string, CardEntry, Hash, std::equal_to<>> map;
-  std::int64_t updated = 0;
-};
 
 class NoLink final : public LinkHealth {
  public:

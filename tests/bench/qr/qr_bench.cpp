@@ -11,6 +11,13 @@
 //      Target: QR decisions at least 0.9 of openssl's verify/s. openssl speed divides by the CPU
 //      user time it used, so the comparison is per CPU second of the measuring thread; the
 //      wall-clock rate is reported beside it and falls below it when neighbours take the core.
+//  1b. As many codes, minted afresh just before (so none expires on a slow machine), through
+//      the real engine path with no card taps competing: the PolicyAuthorizer (on the gateway's
+//      CardListCache, --list-entries entries) hands each request to its one-thread crypto
+//      WorkerPool, which decodes it and finishes the decision (card list, policy, counters,
+//      answer). Figures per CPU second of the worker thread (one
+//      core's work, like openssl speed's), per CPU second of all threads, and per wall second,
+//      each beside the same openssl figure. Target: at least 0.9 of it per core.
 //   2. The real PolicyAuthorizer with a one-thread crypto WorkerPool. Card-tap latency
 //      (AuthRequest to the inline done callback) over T taps on the main thread, first with the
 //      pool idle (the baseline), then while another thread keeps the pool busy with QR requests.
@@ -20,11 +27,12 @@
 // "-" where there is none). Comment lines start with '#', and each section names the load
 // average it ran under: on a shared machine the figures mean little without it.
 //
-//   qr_bench [--codes N] [--taps N] [--openssl-seconds S] [--rounds R] [--json FILE]
+//   qr_bench [--codes N] [--taps N] [--openssl-seconds S] [--rounds R] [--list-entries N]
+//            [--json FILE]
 //
 // The in-process figures run in R interleaved rounds over slices of the codes (raw verify,
 // reused-context verify, decoder, in turn), so a neighbour's build slows all three alike; and
-// `openssl speed` runs once before and once after them, the baseline being the mean.
+// `openssl speed` runs once before them and once after part 1b, the baseline being the mean.
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -39,6 +47,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -58,6 +67,7 @@
 #include "gateway/policy/counter_store.h"
 #include "gateway/policy/policies.h"
 #include "gateway/policy/policy_authorizer.h"
+#include "tests/bench/common/bench_card_list.h"
 #include "tests/bench/common/bench_fakes.h"
 #include "tests/bench/common/bench_report.h"
 
@@ -65,7 +75,6 @@ namespace yktgw {
 namespace {
 
 using bench::citizen_number;
-using bench::MapCardList;
 using bench::NoLink;
 using bench::NoOnline;
 
@@ -76,6 +85,7 @@ struct Args {
   long taps = 200'000;
   int openssl_seconds = 3;
   int rounds = 4;
+  long list_entries = 1'000'000;
   std::string json;
 };
 
@@ -105,6 +115,8 @@ std::optional<Args> parse_args(int argc, char** argv) {
         a.openssl_seconds = static_cast<int>(std::min(n, 600L));
       } else if (k == "--rounds") {
         a.rounds = static_cast<int>(std::min(n, 1000L));
+      } else if (k == "--list-entries") {
+        a.list_entries = n;
       } else {
         ok = false;
       }
@@ -114,7 +126,7 @@ std::optional<Args> parse_args(int argc, char** argv) {
     if (!ok) {
       std::fprintf(stderr,
                    "usage: qr_bench [--codes N] [--taps N] [--openssl-seconds S] [--rounds R] "
-                   "[--json FILE]\n");
+                   "[--list-entries N] [--json FILE]\n");
       return std::nullopt;
     }
     ++i;
@@ -125,7 +137,7 @@ std::optional<Args> parse_args(int argc, char** argv) {
 using bench::loadavg;
 
 struct Report : bench::BenchReport {
-  Report() : bench::BenchReport(36) {}
+  Report() : bench::BenchReport(40) {}
   nlohmann::json json() const { return bench::BenchReport::json("qr_bench"); }
 };
 
@@ -230,6 +242,13 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // Wall-clock and CPU time of one kind of work, summed over the rounds. `openssl speed` divides by
 // the CPU user time it used, not by wall-clock time (unless given -elapsed), so the like-for-like
 // comparison with it is per CPU second; wall-clock figures shrink when neighbours take the core.
@@ -322,35 +341,6 @@ int main(int argc, char** argv) {
     tokens.push_back(tokenizer->token(numbers.back()));
   }
 
-  // Codes as an issuer would mint them a moment before they are scanned: valid from now for
-  // 60 s, a distinct nonce each, site workers so the gate approves them in part 2.
-  const auto mint_start = Steady::now();
-  const UtcMillis minted_ms = clock.wall_ms();
-  std::vector<std::string> codes;
-  codes.reserve(static_cast<std::size_t>(args.codes));
-  for (long i = 0; i < args.codes; ++i) {
-    const int card = static_cast<int>(i % kCards);
-    QrPayload p;
-    p.issuer = kRegionChongqing;
-    p.kid = "k1";
-    p.token = tokens[static_cast<std::size_t>(card)];
-    p.masked = mask_card_number(numbers[static_cast<std::size_t>(card)]);
-    p.groups = {"site_worker"};
-    p.issued_ms = minted_ms;
-    p.expires_ms = minted_ms + kQrValidityMs;
-    char nonce[40];
-    std::snprintf(nonce, sizeof nonce, "%016llx%016llx", static_cast<unsigned long long>(minted_ms),
-                  static_cast<unsigned long long>(i));
-    p.nonce = nonce;
-    codes.push_back(mint_qr(p, *issuer));
-    if (codes.back().empty()) {
-      std::fprintf(stderr, "qr_bench: minting code %ld failed\n", i);
-      return 1;
-    }
-  }
-  report.note("minted " + std::to_string(args.codes) + " codes in " +
-              std::to_string(seconds_since(mint_start)) + " s");
-
   auto groups = GroupNames::parse(kDefaultGroupList);
   if (!groups) {
     std::fprintf(stderr, "qr_bench: %s\n", groups.error().message.c_str());
@@ -365,6 +355,105 @@ int main(int argc, char** argv) {
     return std::make_unique<QrDecoder>(CredentialType::ecard_qr, std::move(keys.value()), *groups,
                                        QrRules{});
   };
+
+  // The engine's surroundings, shared by parts 1b and 2 and set up before the codes are minted
+  // (they are valid for 60 s): the gateway's card list (a CardListCache filled by a snapshot
+  // feed, the tapped cards among --list-entries) with the cards as active site workers, the
+  // policies, the real counters, the card decoder and a crypto pool of one thread, as the
+  // gateway runs it by default (credentials.crypto_workers = 1).
+  char dir_template[] = "/tmp/yktgw-qr-bench-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  if (dir == nullptr) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
+  std::vector<bench::ListedCard> listed;
+  listed.reserve(tokens.size());
+  for (const std::string& t : tokens)
+    listed.push_back({t, CardEntry{CardStatus::active, kSiteWorker}});
+  const auto list_start = Steady::now();
+  auto made = bench::make_card_list(dir, listed, static_cast<std::uint64_t>(args.list_entries),
+                                    clock.wall_ms());
+  if (!made) {
+    std::fprintf(stderr, "qr_bench: card list: %s\n", made.error().message.c_str());
+    return 1;
+  }
+  std::unique_ptr<CardListCache> list = std::move(made.value());
+  report.note("card list: CardListCache from a snapshot feed, " + std::to_string(list->size()) +
+              " entries, loaded in " + std::to_string(seconds_since(list_start)) + " s");
+  PolicyLoadOptions lo;
+  lo.group_names = groups->names();
+  auto policies_parsed = parse_policies(kPolicies, "qr-bench-policies.toml", lo);
+  if (!policies_parsed) {
+    std::fprintf(stderr, "qr_bench: %s\n", policies_parsed.error().message.c_str());
+    return 1;
+  }
+  PolicyFile policies(policies_parsed.value());
+  auto opened = CounterStore::open(
+      CounterStore::Options{std::string(dir) + "/state.db", std::chrono::milliseconds(5)}, clock,
+      nullptr);
+  if (!opened) {
+    std::fprintf(stderr, "qr_bench: %s\n", opened.error().message.c_str());
+    return 1;
+  }
+  std::unique_ptr<CounterStore> counters = std::move(opened.value());
+  const CardDecoder card_decoder(*tokenizer, TerminalMacKeys());
+  NoLink link;
+  NoOnline online;
+  WorkerPool pool(1, 64);
+  // An engine deciding QR codes with `qr` (each engine its own decoder, so its own replay cache).
+  auto make_engine = [&](const QrDecoder& qr) {
+    return std::make_unique<PolicyAuthorizer>(
+        PolicyAuthorizer::Deps{
+            policies,
+            {{CredentialType::card, &card_decoder}, {CredentialType::ecard_qr, &qr}},
+            *list,
+            *counters,
+            link,
+            online,
+            pool,
+            clock,
+            nullptr},
+        PolicyAuthorizer::Options{24LL * 3600 * 1000});
+  };
+
+  // Codes as an issuer would mint them a moment before they are scanned: valid from now for
+  // 60 s, a distinct nonce each, site workers so the gate approves them. Each part that needs
+  // approvals mints its own just before it, so a slow neighbour cannot make them expire first.
+  auto mint_codes = [&]() -> std::optional<std::vector<std::string>> {
+    const auto mint_start = Steady::now();
+    const UtcMillis minted_ms = clock.wall_ms();
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(args.codes));
+    for (long i = 0; i < args.codes; ++i) {
+      const int card = static_cast<int>(i % kCards);
+      QrPayload p;
+      p.issuer = kRegionChongqing;
+      p.kid = "k1";
+      p.token = tokens[static_cast<std::size_t>(card)];
+      p.masked = mask_card_number(numbers[static_cast<std::size_t>(card)]);
+      p.groups = {"site_worker"};
+      p.issued_ms = minted_ms;
+      p.expires_ms = minted_ms + kQrValidityMs;
+      char nonce[40];
+      std::snprintf(nonce, sizeof nonce, "%016llx%016llx",
+                    static_cast<unsigned long long>(minted_ms), static_cast<unsigned long long>(i));
+      p.nonce = nonce;
+      out.push_back(mint_qr(p, *issuer));
+      if (out.back().empty()) {
+        std::fprintf(stderr, "qr_bench: minting code %ld failed\n", i);
+        return std::nullopt;
+      }
+    }
+    report.note("minted " + std::to_string(args.codes) + " codes in " +
+                std::to_string(seconds_since(mint_start)) + " s");
+    return out;
+  };
+  std::optional<std::vector<std::string>> minted = mint_codes();
+  if (!minted) return 1;
+  const std::vector<std::string> codes = std::move(*minted);
+
   auto decoder = make_qr_decoder();
   if (!decoder) return 1;
   const Sm2PublicKey* public_key = decoder->keys().find(kRegionChongqing, "k1");
@@ -411,7 +500,7 @@ int main(int argc, char** argv) {
         Credential credential;
         credential.type = CredentialType::ecard_qr;
         credential.qr = codes[i];
-        const DecodeContext ctx{"site-1", clock.wall_ms(), {}, false};
+        const DecodeContext ctx{"site-1", clock.wall_ms(), {}, false, 0};
         const DecodedCredential d = decoder->decode(credential, ctx);
         ++outcomes[std::string(reason_code(d.reason))];
       }
@@ -433,6 +522,89 @@ int main(int argc, char** argv) {
       "CPU share of the measuring thread (cpu/wall): verify %.2f, reused %.2f, decode %.2f",
       raw.cpu / raw.wall, reused_ctx.cpu / reused_ctx.wall, decode.cpu / decode.wall);
   report.note(share);
+
+  // --- 1b. QR decisions through the engine, nothing else running ------------------------------
+  // What a gateway with an idle card side gets per core: PolicyAuthorizer::authorize() on this
+  // thread (terminal, scenario, a copy of the request), the decode (SM2) on the pool's one thread,
+  // then card list, policy, counters and the answer there too. A window of requests in flight
+  // keeps the worker busy without filling its queue (a full queue would answer busy without SM2).
+  // The worker's CPU time is read on the worker itself, by a task queued before the first request
+  // and one after the last answer.
+  auto engine_qr_decoder = make_qr_decoder();
+  if (!engine_qr_decoder) return 1;
+  std::unique_ptr<PolicyAuthorizer> qr_engine = make_engine(*engine_qr_decoder);
+  const std::optional<std::vector<std::string>> engine_codes = mint_codes();
+  if (!engine_codes) return 1;
+  auto worker_cpu_seconds = [&]() -> std::optional<double> {
+    std::promise<double> cpu;
+    std::future<double> read = cpu.get_future();
+    if (!pool.post([&cpu] { cpu.set_value(thread_cpu_seconds()); })) return std::nullopt;
+    return read.get();
+  };
+  report.section(
+      "QR decisions through PolicyAuthorizer and its one-thread crypto pool, no card "
+      "taps");
+  constexpr int kEngineInFlight = 16;
+  std::mutex engine_mu;
+  std::condition_variable engine_cv;
+  int engine_in_flight = 0;
+  long engine_approved = 0;
+  std::unordered_map<std::string, long> engine_reasons;
+  const std::optional<double> worker_cpu_start = worker_cpu_seconds();
+  const double process_cpu_start = process_cpu_seconds();
+  const auto engine_start = Steady::now();
+  {
+    const TapContext ctx{"bench", "site-1", 0, {}};
+    AuthRequest r;
+    r.terminal = "site-1";
+    r.scenario = "gate_site";
+    r.credential.type = CredentialType::ecard_qr;
+    for (long i = 0; i < n; ++i) {
+      {
+        std::unique_lock lock(engine_mu);
+        engine_cv.wait(lock, [&] { return engine_in_flight < kEngineInFlight; });
+        ++engine_in_flight;
+      }
+      r.req_id = "e-" + std::to_string(i);
+      r.ts_ms = clock.wall_ms();
+      r.credential.qr = (*engine_codes)[static_cast<std::size_t>(i)];
+      qr_engine->authorize(r, ctx, [&](const AuthResponse& resp) {
+        {
+          std::lock_guard lock(engine_mu);
+          if (resp.decision == Decision::approve) {
+            ++engine_approved;
+          } else {
+            ++engine_reasons[std::string(reason_code(resp.reason))];
+          }
+          --engine_in_flight;
+        }
+        engine_cv.notify_one();
+      });
+    }
+    std::unique_lock lock(engine_mu);
+    engine_cv.wait(lock, [&] { return engine_in_flight == 0; });
+  }
+  const double engine_wall = seconds_since(engine_start);
+  const double engine_process_cpu = process_cpu_seconds() - process_cpu_start;
+  const std::optional<double> worker_cpu_end = worker_cpu_seconds();
+  if (!worker_cpu_start || !worker_cpu_end) {
+    std::fprintf(stderr, "qr_bench: cannot read the crypto worker's CPU time\n");
+    return 1;
+  }
+  const double engine_worker_cpu = *worker_cpu_end - *worker_cpu_start;
+  {
+    std::string text =
+        "engine: " + std::to_string(engine_approved) + " of " + std::to_string(n) + " approved";
+    for (const auto& [code, count] : engine_reasons)
+      text += ", " + code + "=" + std::to_string(count);
+    char cpu_text[200];
+    std::snprintf(cpu_text, sizeof cpu_text,
+                  "; %.2f s wall, crypto worker %.2f cpu-s (%.2f of a core), all threads %.2f "
+                  "cpu-s",
+                  engine_wall, engine_worker_cpu, engine_worker_cpu / engine_wall,
+                  engine_process_cpu);
+    report.note(text + cpu_text);
+  }
 
   report.section(openssl_title + ", after");
   const std::optional<double> openssl_after =
@@ -462,61 +634,38 @@ int main(int argc, char** argv) {
   report.line("sm2_verify_cost_in_process", 1e6 / raw_per_s, "cpu-us", 1e6 / reused_per_s);
   report.line("sm2_verify_cost_reused_ctx", 1e6 / reused_per_s, "cpu-us", 1e6 / openssl);
   report.line("qr_parse_cost", 1e6 * parse_s / static_cast<double>(n), "us");
+  // The engine path, per CPU second of the crypto worker (one core's work, as openssl speed's is),
+  // per CPU second of every thread of the process (the caller's share, the counters' writer), and
+  // per wall-clock second.
+  const double engine_per_core = static_cast<double>(n) / engine_worker_cpu;
+  report.line("qr_engine_decisions_1worker", engine_per_core, "decisions/cpu-s", openssl);
+  report.line("qr_engine_decisions_1worker_all_threads",
+              static_cast<double>(n) / engine_process_cpu, "decisions/cpu-s", openssl);
+  report.line("qr_engine_decisions_1worker_wall", static_cast<double>(n) / engine_wall,
+              "decisions/s", openssl);
+  report.line("qr_engine_decision_cost", 1e6 / engine_per_core, "cpu-us", 1e6 / decisions_per_s);
   report.note(std::string("target qr_decisions_1thread / openssl >= 0.9 (per CPU second): ") +
               (decisions_per_s / openssl >= 0.9 ? "met" : "NOT MET"));
+  report.note(std::string("target qr_engine_decisions_1worker / openssl >= 0.9 (per CPU second "
+                          "of the crypto worker): ") +
+              (engine_per_core / openssl >= 0.9 ? "met" : "NOT MET"));
   if (outcomes["ok"] != n) {
     std::fprintf(stderr, "qr_bench: only %ld of %ld codes approved by the decoder\n",
                  outcomes["ok"], n);
     return 2;
   }
+  if (engine_approved != n) {
+    std::fprintf(stderr, "qr_bench: only %ld of %ld codes approved by the engine\n",
+                 engine_approved, n);
+    return 2;
+  }
 
   // --- 2. Card taps with and without QR load on the crypto pool ------------------------------
-  MapCardList list;
-  list.updated = clock.wall_ms();
-  constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
-  for (const std::string& t : tokens)
-    list.map.emplace(t, CardEntry{CardStatus::active, kSiteWorker});
-  PolicyLoadOptions lo;
-  lo.group_names = groups->names();
-  auto policies_parsed = parse_policies(kPolicies, "qr-bench-policies.toml", lo);
-  if (!policies_parsed) {
-    std::fprintf(stderr, "qr_bench: %s\n", policies_parsed.error().message.c_str());
-    return 1;
-  }
-  PolicyFile policies(policies_parsed.value());
-  char dir_template[] = "/tmp/yktgw-qr-bench-XXXXXX";
-  const char* dir = ::mkdtemp(dir_template);
-  if (dir == nullptr) {
-    std::perror("mkdtemp");
-    return 1;
-  }
-  auto opened = CounterStore::open(
-      CounterStore::Options{std::string(dir) + "/state.db", std::chrono::milliseconds(5)}, clock,
-      nullptr);
-  if (!opened) {
-    std::fprintf(stderr, "qr_bench: %s\n", opened.error().message.c_str());
-    return 1;
-  }
-  std::unique_ptr<CounterStore> counters = std::move(opened.value());
-  const CardDecoder card_decoder(*tokenizer, TerminalMacKeys());
   // A fresh replay cache, so the codes of part 1 are new to this engine.
   auto pool_qr_decoder = make_qr_decoder();
   if (!pool_qr_decoder) return 1;
-  NoLink link;
-  NoOnline online;
-  WorkerPool pool(1, 64);
-  PolicyAuthorizer engine(
-      PolicyAuthorizer::Deps{policies,
-                             {{CredentialType::card, &card_decoder},
-                              {CredentialType::ecard_qr, pool_qr_decoder.get()}},
-                             list,
-                             *counters,
-                             link,
-                             online,
-                             pool,
-                             clock,
-                             nullptr},
-      PolicyAuthorizer::Options{24LL * 3600 * 1000});
+  std::unique_ptr<PolicyAuthorizer> engine_owner = make_engine(*pool_qr_decoder);
+  const PolicyAuthorizer& engine = *engine_owner;
 
   std::vector<AuthRequest> taps(kCards);
   for (int i = 0; i < kCards; ++i) {
@@ -639,6 +788,7 @@ int main(int argc, char** argv) {
   report.section("done");
 
   counters->close();
+  list.reset();
   std::filesystem::remove_all(dir);
   if (!args.json.empty()) std::ofstream(args.json) << report.json().dump(2) << "\n";
   return 0;
