@@ -991,7 +991,8 @@ TEST_F(DispatcherTest, StopWaitsForInlineDecisionsInProgress) {
       }
     });
   }
-  std::this_thread::sleep_for(50ms);
+  // Stop while decisions are being made: once some are done, however slowly the callers start.
+  for (int i = 0; i < 500 && stats().auth_requests < 100; ++i) std::this_thread::sleep_for(10ms);
   dispatcher_->stop();
   // Once stop() returned, no decision is in progress and none starts: the replies stay put.
   const std::size_t after_stop = sent().size();
