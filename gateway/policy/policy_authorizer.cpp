@@ -75,9 +75,7 @@ PolicyAuthorizer::PolicyAuthorizer(Deps deps, Options options)
 }
 
 bool PolicyAuthorizer::card_list_stale(UtcMillis now_ms) const {
-  // A list never updated has no age to trust: stale as soon as a maximum age is set.
-  return options_.cardlist_max_age_ms > 0 &&
-         now_ms - card_list_.updated_ms() > options_.cardlist_max_age_ms;
+  return card_list_.age(now_ms, options_.cardlist_max_age_ms).stale;
 }
 
 void PolicyAuthorizer::authorize(const AuthRequest& request, const TapContext& ctx,

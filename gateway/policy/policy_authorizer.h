@@ -54,7 +54,8 @@ class PolicyAuthorizer final : public Authorizer {
   };
 
   struct Options {
-    // The card list counts as stale when older than this (cardlist max age); 0: never.
+    // Config cardlist.max_age_s in ms, the same the card list's status uses: the list is stale
+    // when not known current for longer (CardList::age); 0: only a list that never arrived.
     std::int64_t cardlist_max_age_ms = 0;
   };
 

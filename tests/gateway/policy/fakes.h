@@ -75,17 +75,20 @@ class FakeCardList final : public CardList {
   }
   std::int64_t version() const override { return 1; }
   std::int64_t updated_ms() const override { return updated_ms_.load(); }
+  std::int64_t checked_ms() const override { return checked_ms_.load(); }
 
   void put(const std::string& token, CardStatus status, HolderAttributes attrs = 0) {
     std::lock_guard lock(mu_);
     cards_[token] = CardEntry{status, attrs};
   }
   void set_updated_ms(std::int64_t ms) { updated_ms_ = ms; }
+  void set_checked_ms(std::int64_t ms) { checked_ms_ = ms; }
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, CardEntry> cards_;
   std::atomic<std::int64_t> updated_ms_{0};
+  std::atomic<std::int64_t> checked_ms_{0};
 };
 
 // Decodes from a table: the card id (card_no, or qr for QR types) names a prepared result.

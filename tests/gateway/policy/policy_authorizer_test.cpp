@@ -543,6 +543,34 @@ std::vector<Row> rows() {
        .rule = "canteen.full_price",
        .amount_fen = 500,
        .amount_before_fen = 500});
+  // The platform produced the list two hours ago but answered "up to date" ten minutes ago:
+  // the list is known current, so the tap above the stale limit is approved offline.
+  add({.name = "card_list_old_but_checked",
+       .terminal = "cts-1",
+       .card = "adult",
+       .amount = 600,
+       .setup =
+           [](Harness& h) {
+             h.list.set_updated_ms(kNoon - 2 * kHour);
+             h.list.set_checked_ms(kNoon - 10 * kMinute);
+           },
+       .rule = "canteen.full_price",
+       .amount_fen = 600,
+       .amount_before_fen = 600});
+  // A confirmation that is itself older than the limit does not help.
+  add({.name = "card_list_old_and_checked_long_ago",
+       .terminal = "cts-1",
+       .card = "adult",
+       .amount = 600,
+       .setup =
+           [](Harness& h) {
+             h.list.set_updated_ms(kNoon - 3 * kHour);
+             h.list.set_checked_ms(kNoon - 2 * kHour);
+           },
+       .decision = dec,
+       .reason = Reason::card_list_stale,
+       .rule = "cardlist.stale",
+       .amount_before_fen = 600});
   add({.name = "card_list_fresh",
        .terminal = "cts-1",
        .card = "adult",
