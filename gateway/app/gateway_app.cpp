@@ -334,7 +334,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
     p->status_source = std::make_unique<GatewayStatus>(GatewayStatus::Deps{
         config.gateway.id, config.gateway.site, outbox::records_db_path(config),
         outbox::outbox_db_path(config), p->clock, *p->dispatcher, *p->link, *p->store, *p->cardlist,
-        *p->forwarder, *p->quota, *p->district, *p->policy.policies, p->policy.catalog});
+        *p->forwarder, *p->quota, *p->district, *p->policy.policies, *p->engine,
+        p->policy.catalog});
     auto server =
         status::StatusServer::start(std::move(**status_options), *p->status_source, p->log.status);
     if (!server) return server.error();

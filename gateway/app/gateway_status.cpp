@@ -14,6 +14,7 @@
 #include "gateway/outbox/forwarder.h"
 #include "gateway/outbox/outbox_admin.h"
 #include "gateway/policy/policies.h"
+#include "gateway/policy/policy_authorizer.h"
 #include "gateway/policy/service_catalog.h"
 #include "gateway/store/sqlite_record_store.h"
 #include "gateway/store/sqlite_util.h"
@@ -66,6 +67,11 @@ status::StatusSnapshot GatewayStatus::status() const {
   s.txn_batches = in.txn_batches;
   s.dropped = in.dropped_queue_full + in.dropped_stopping;
   s.auth_latency = d_.dispatcher.auth_latency();
+  const PolicyAuthorizer::Stats es = d_.engine.stats();
+  s.engine = status::EngineView{es.decisions,        es.approved,        es.declined,
+                                es.online_asked,     es.online_answered, es.online_timeout,
+                                es.online_link_down, es.online_error,    es.offline_decided,
+                                es.pool_busy};
   const StoreStats st = d_.store.stats();
   s.store_queued = st.queued;
   s.store_commits = st.commits;
