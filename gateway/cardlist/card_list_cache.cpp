@@ -73,7 +73,9 @@ Result<std::unique_ptr<CardListCache>> CardListCache::open(CardListOptions optio
 
 Result<std::shared_ptr<const CardIndex>> CardListCache::load_from_db() { return db_.load_index(); }
 
-bool CardListCache::stale(std::int64_t now_ms) const { return age(now_ms, options_.max_age_ms).stale; }
+bool CardListCache::stale(std::int64_t now_ms) const {
+  return age(now_ms, options_.max_age_ms).stale;
+}
 
 CardListStatus CardListCache::status(std::int64_t now_ms) const {
   const auto index = list_.current();

@@ -17,6 +17,7 @@
 #include "gateway/interfaces/clock.h"
 #include "gateway/interfaces/credential_decoder.h"
 #include "gateway/interfaces/district_link.h"
+#include "gateway/interfaces/record_store.h"
 
 namespace yktgw {
 // Readable gtest output for the enums the tests compare.
@@ -215,6 +216,39 @@ class FakeOnlineClient final : public OnlineAuthClient {
   std::vector<OnlineAuthRequest> requests_;
   std::vector<std::chrono::milliseconds> deadlines_;
   std::vector<std::thread> threads_;
+};
+
+// Keeps what is submitted; answers as told, at once (as a commit would, later, on the writer).
+class FakeRecordStore final : public RecordStore {
+ public:
+  bool submit(TxnRecord record, Completion done) override {
+    std::lock_guard lock(mu_);
+    if (refuse_) return false;
+    records_.push_back(std::move(record));
+    if (done) done(outcome_);
+    return true;
+  }
+  void flush() override {}
+  StoreStats stats() const override { return {}; }
+
+  std::vector<TxnRecord> records() const {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  void set_outcome(StoreOutcome o) {
+    std::lock_guard lock(mu_);
+    outcome_ = o;
+  }
+  void set_refuse(bool refuse) {
+    std::lock_guard lock(mu_);
+    refuse_ = refuse;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<TxnRecord> records_;
+  StoreOutcome outcome_ = StoreOutcome::stored;
+  bool refuse_ = false;
 };
 
 }  // namespace yktgw::testing

@@ -58,10 +58,17 @@ class StaleListTest : public ::testing::Test {
     EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().message);
     file_ = std::make_unique<PolicyFile>(parsed ? parsed.value() : nullptr);
     counters_ = CounterStore::in_memory(clock_);
-    engine_ = std::make_unique<PolicyAuthorizer>(
-        PolicyAuthorizer::Deps{*file_, {{CredentialType::card, &card_}}, *cache_, *counters_,
-                               link_, online_, pool_, clock_, nullptr},
-        PolicyAuthorizer::Options{kHour});
+    engine_ =
+        std::make_unique<PolicyAuthorizer>(PolicyAuthorizer::Deps{*file_,
+                                                                  {{CredentialType::card, &card_}},
+                                                                  *cache_,
+                                                                  *counters_,
+                                                                  link_,
+                                                                  online_,
+                                                                  pool_,
+                                                                  clock_,
+                                                                  nullptr},
+                                           PolicyAuthorizer::Options{kHour});
   }
   ~StaleListTest() override { pool_.stop(); }
 

@@ -91,7 +91,9 @@ TEST(ApiJson, StatusCarriesTheEngineCounters) {
                         .online_link_down = 4,
                         .online_error = 1,
                         .offline_decided = 7,
-                        .pool_busy = 5};
+                        .pool_busy = 5,
+                        .attendance_stored = 11,
+                        .attendance_failed = 1};
   const auto j = json::parse(status_json(s));
   const auto& e = j["engine"];
   EXPECT_EQ(e["decisions"], 10);
@@ -104,6 +106,8 @@ TEST(ApiJson, StatusCarriesTheEngineCounters) {
   EXPECT_EQ(e["online"]["error"], 1);
   EXPECT_EQ(e["offline_decided"], 7);
   EXPECT_EQ(e["pool_busy"], 5);
+  EXPECT_EQ(e["attendance"]["stored"], 11);
+  EXPECT_EQ(e["attendance"]["failed"], 1);
 }
 
 }  // namespace

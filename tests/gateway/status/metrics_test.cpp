@@ -33,7 +33,9 @@ StatusSnapshot sample() {
                         .online_link_down = 4,
                         .online_error = 1,
                         .offline_decided = 7,
-                        .pool_busy = 5};
+                        .pool_busy = 5,
+                        .attendance_stored = 11,
+                        .attendance_failed = 1};
   s.txn_received = 8;
   s.txn_stored = 7;
   s.txn_duplicate = 1;
@@ -93,10 +95,12 @@ TEST(Metrics, EngineOnlineCountersHaveStableNames) {
   EXPECT_EQ(value_of(m, "yktgw_engine_online_outcomes_total{outcome=\"error\"}"), "1");
   EXPECT_EQ(value_of(m, "yktgw_engine_offline_decisions_total"), "7");
   EXPECT_EQ(value_of(m, "yktgw_engine_pool_busy_total"), "5");
+  EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"stored\"}"), "11");
+  EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"failed\"}"), "1");
   for (const char* family :
        {"yktgw_engine_decisions_total", "yktgw_engine_online_asked_total",
         "yktgw_engine_online_outcomes_total", "yktgw_engine_offline_decisions_total",
-        "yktgw_engine_pool_busy_total"}) {
+        "yktgw_engine_pool_busy_total", "yktgw_engine_attendance_records_total"}) {
     EXPECT_NE(m.find(std::string("# TYPE ") + family + " counter\n"), std::string::npos) << family;
   }
   // Present at zero too, so a dashboard's rate() has a series from the start.
