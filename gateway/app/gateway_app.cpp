@@ -331,7 +331,8 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
     dec[t] = p->decoders->find(t);
   p->engine = std::make_unique<PolicyAuthorizer>(
       PolicyAuthorizer::Deps{*p->policy.policies, dec, *p->cardlist, *p->policy.counters,
-                             *p->district, *p->district, *p->crypto_pool, p->clock, p->log.policy},
+                             *p->district, *p->district, *p->crypto_pool, p->clock, p->log.policy,
+                             p->store.get()},
       PolicyAuthorizer::Options{static_cast<std::int64_t>(config.cardlist.max_age_s) * 1000});
   p->annotator = std::make_unique<RecordAnnotator>(*p->tokenizer, p->policy.policies.get());
 
@@ -360,10 +361,11 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
                         [forwarder_ptr] { forwarder_ptr->wake(); }};
   p->dispatcher = std::make_unique<Dispatcher>(deps, dopt);
   if (*status_options) {
-    p->status_source = std::make_unique<GatewayStatus>(GatewayStatus::Deps{
-        config.gateway.id, config.gateway.site, outbox::records_db_path(config),
-        outbox::outbox_db_path(config), p->clock, *p->dispatcher, *p->link, *p->store, *p->cardlist,
-        *p->forwarder, *p->quota, *p->district, *p->policy.policies, p->policy.catalog});
+    p->status_source = std::make_unique<GatewayStatus>(
+        GatewayStatus::Deps{config.gateway.id, config.gateway.site, outbox::records_db_path(config),
+                            outbox::outbox_db_path(config), p->clock, *p->dispatcher, *p->link,
+                            *p->store, *p->cardlist, *p->forwarder, *p->quota, *p->district,
+                            *p->policy.policies, *p->engine, p->policy.catalog});
     auto server =
         status::StatusServer::start(std::move(**status_options), *p->status_source, p->log.status);
     if (!server) return server.error();

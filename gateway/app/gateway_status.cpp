@@ -14,14 +14,16 @@
 #include "gateway/outbox/forwarder.h"
 #include "gateway/outbox/outbox_admin.h"
 #include "gateway/policy/policies.h"
+#include "gateway/policy/policy_authorizer.h"
 #include "gateway/policy/service_catalog.h"
 #include "gateway/store/sqlite_record_store.h"
 #include "gateway/store/sqlite_util.h"
 
 namespace yktgw {
 
-// Approved records per Shanghai calendar day, item, scenario and credential type. The range
-// condition on received_ms uses the txn_received index, so the cost is bounded by the rows of
+// Approved transactions (attendance records are not taps of their own: the terminal reports
+// the same tap as a transaction) per Shanghai calendar day, item, scenario and credential type. The
+// range condition on received_ms uses the txn_received index, so the cost is bounded by the rows of
 // the period asked for (a month at most) rather than by the whole store; ts_ms (the terminal's
 // time) then decides the day. A record received more than a day after it happened is missed
 // at the start of a month, which the one-day margin covers for terminals that were offline
@@ -29,7 +31,7 @@ namespace yktgw {
 constexpr std::string_view kDepthSql = R"sql(
 SELECT (ts_ms + 28800000) / 86400000 AS day, service_item, scenario, cred_type, COUNT(*)
 FROM txn
-WHERE received_ms >= ?1 - 86400000 AND ts_ms >= ?1 AND result = 'approved'
+WHERE received_ms >= ?1 - 86400000 AND ts_ms >= ?1 AND result = 'approved' AND kind = 'txn'
 GROUP BY day, service_item, scenario, cred_type
 )sql";
 
@@ -66,6 +68,11 @@ status::StatusSnapshot GatewayStatus::status() const {
   s.txn_batches = in.txn_batches;
   s.dropped = in.dropped_queue_full + in.dropped_stopping;
   s.auth_latency = d_.dispatcher.auth_latency();
+  const PolicyAuthorizer::Stats es = d_.engine.stats();
+  s.engine = status::EngineView{es.decisions,        es.approved,          es.declined,
+                                es.online_asked,     es.online_answered,   es.online_timeout,
+                                es.online_link_down, es.online_error,      es.offline_decided,
+                                es.pool_busy,        es.attendance_stored, es.attendance_failed};
   const StoreStats st = d_.store.stats();
   s.store_queued = st.queued;
   s.store_commits = st.commits;

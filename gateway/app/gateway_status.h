@@ -13,6 +13,7 @@ namespace yktgw {
 
 class CardListCache;
 class Dispatcher;
+class PolicyAuthorizer;
 class PolicyFile;
 class ServiceCatalog;
 class SqliteRecordStore;
@@ -44,6 +45,7 @@ class GatewayStatus final : public status::StatusSource {
     const outbox::DiskQuota& quota;
     const district::DistrictLink& district;
     const PolicyFile& policies;
+    const PolicyAuthorizer& engine;
     std::shared_ptr<const ServiceCatalog> catalog;
   };
   explicit GatewayStatus(Deps deps);

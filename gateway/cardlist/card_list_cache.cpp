@@ -73,26 +73,24 @@ Result<std::unique_ptr<CardListCache>> CardListCache::open(CardListOptions optio
 
 Result<std::shared_ptr<const CardIndex>> CardListCache::load_from_db() { return db_.load_index(); }
 
-bool CardListCache::stale(std::int64_t now_ms) const { return status(now_ms).stale; }
+bool CardListCache::stale(std::int64_t now_ms) const {
+  return age(now_ms, options_.max_age_ms).stale;
+}
 
 CardListStatus CardListCache::status(std::int64_t now_ms) const {
   const auto index = list_.current();
   CardListStatus s;
   s.version = index->meta().version;
   s.updated_ms = index->meta().updated_ms;
-  s.checked_ms = checked_ms_.load(std::memory_order_relaxed);
+  s.checked_ms = checked_ms();
   s.from_feed = !index->meta().feed_id.empty();
   s.feed_id = index->meta().feed_id;
   s.entries = index->size();
   s.memory_bytes = index->memory_bytes();
-  const std::int64_t known = std::max(s.updated_ms, s.checked_ms);
-  if (known == 0) {
-    s.age_ms = 0;
-    s.stale = true;  // no list ever arrived: nothing to deny by
-  } else {
-    s.age_ms = std::max<std::int64_t>(0, now_ms - known);
-    s.stale = options_.max_age_ms > 0 && s.age_ms > options_.max_age_ms;
-  }
+  // From the same index as the fields above, by the rule every reader of the list uses.
+  const CardListAge a = card_list_age(s.updated_ms, s.checked_ms, options_.max_age_ms, now_ms);
+  s.age_ms = a.age_ms;
+  s.stale = a.stale;
   return s;
 }
 

@@ -59,8 +59,10 @@ class CardListCache final : public CardList {
   std::uint64_t size() const override { return list_.size(); }
   std::int64_t version() const override { return list_.version(); }
   std::int64_t updated_ms() const override { return list_.updated_ms(); }
+  std::int64_t checked_ms() const override { return checked_ms_.load(std::memory_order_relaxed); }
 
-  // The list is older than max_age_ms (or never arrived): policies tighten offline limits.
+  // age(now_ms, max_age_ms).stale: not known current for longer than max_age_ms, or never
+  // arrived. Policies tighten offline limits then.
   bool stale(std::int64_t now_ms) const;
   CardListStatus status(std::int64_t now_ms) const;
   std::shared_ptr<const CardIndex> current() const { return list_.current(); }

@@ -30,6 +30,16 @@ std::string_view to_string(TxnResult r) {
   return r == TxnResult::approved ? "approved" : "declined";
 }
 
+std::string_view to_string(RecordKind k) {
+  return k == RecordKind::attendance ? "attendance" : "txn";
+}
+
+std::optional<RecordKind> record_kind_from(std::string_view s) {
+  if (s == "txn") return RecordKind::txn;
+  if (s == "attendance") return RecordKind::attendance;
+  return std::nullopt;
+}
+
 std::string_view to_string(AckStatus s) {
   switch (s) {
     case AckStatus::stored:

@@ -83,7 +83,14 @@ struct AuthResponse {
 enum class TxnResult : std::uint8_t { approved, declined };
 std::string_view to_string(TxnResult r);
 
-// A completed transaction as the terminal reports it, de-identified.
+// What a stored record is. `txn`: a transaction the terminal reported. `attendance`: a clock-in
+// (rule gate.clock_in) the gateway itself recorded from its approval (docs/policies.md).
+enum class RecordKind : std::uint8_t { txn, attendance };
+std::string_view to_string(RecordKind k);
+std::optional<RecordKind> record_kind_from(std::string_view s);
+
+// A completed transaction as the terminal reports it, de-identified; or, with kind attendance,
+// a clock-in the gateway recorded in the same shape.
 struct TxnRecord {
   std::string txn_id;
   std::string req_id;
@@ -98,6 +105,7 @@ struct TxnRecord {
   std::string reason;  // the decline reason code the terminal reports, empty when approved
   AuthMode mode = AuthMode::offline;  // how the terminal says the tap was decided
   int service_item = 0;               // filled in by the gateway from the terminal's mapping
+  RecordKind kind = RecordKind::txn;
 
   bool operator==(const TxnRecord&) const = default;
 };

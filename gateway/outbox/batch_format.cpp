@@ -179,6 +179,12 @@ void append_record_line(const ForwardedRecord& f, std::string& out) {
   append_json_string(r.reason, out);
   field("mode", out);
   append_json_string(to_string(r.mode), out);
+  // Only records that are not transactions say their kind, so transaction lines stay what
+  // platforms that predate kinds read.
+  if (r.kind != RecordKind::txn) {
+    field("kind", out);
+    append_json_string(to_string(r.kind), out);
+  }
   out += "}\n";
 }
 
@@ -227,6 +233,7 @@ Result<std::vector<ForwardedRecord>> parse_record_lines(std::string_view ndjson)
     const std::string result = in.text("result");
     r.reason = in.text("reason");
     const std::string mode = in.text("mode");
+    const std::string kind = j.contains("kind") ? in.text("kind") : std::string("txn");
     if (in.problem()) return make_error("bad_line", where() + *in.problem());
     (void)version;
 
@@ -247,6 +254,9 @@ Result<std::vector<ForwardedRecord>> parse_record_lines(std::string_view ndjson)
     } else {
       return make_error("bad_line", where() + "mode must be online or offline");
     }
+    const auto record_kind = record_kind_from(kind);
+    if (!record_kind) return make_error("bad_line", where() + "unknown kind '" + kind + "'");
+    r.kind = *record_kind;
     if (r.terminal.empty() || r.txn_id.empty()) {
       return make_error("bad_line", where() + "terminal and txn_id must not be empty");
     }

@@ -40,7 +40,7 @@ Result<RecordReader> RecordReader::open(const std::string& records_db, const std
   auto read = reader.db_.prepare(
       "SELECT seq, terminal, txn_id, req_id, site, scenario, ts_ms, received_ms, cred_type, "
       "card_token, card_masked, cred_method, amount_fen, result, reason, issuer_region, "
-      "service_item, mode FROM txn WHERE seq > ?1 AND seq <= ?2 AND " +
+      "service_item, mode, kind FROM txn WHERE seq > ?1 AND seq <= ?2 AND " +
       condition + " ORDER BY seq LIMIT ?3");
   if (!read) {
     return make_error("records_db", records_db + ": cannot read table txn (" +
@@ -96,6 +96,7 @@ Result<std::size_t> RecordReader::read(std::uint64_t after, std::uint64_t upto, 
     r.card.region = static_cast<IssuerRegion>(sqlite3_column_int(s, 15));
     r.service_item = sqlite3_column_int(s, 16);
     r.mode = text_of(s, 17) == "online" ? AuthMode::online : AuthMode::offline;
+    r.kind = text_of(s, 18) == "attendance" ? RecordKind::attendance : RecordKind::txn;
     sink(std::move(f));
     ++n;
   }

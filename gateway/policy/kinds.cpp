@@ -119,7 +119,7 @@ Verdict GatePolicy::assess(const Tap& tap, const CounterStore&) const {
                    [&](const MinuteWindow& w) { return w.contains(tap.local.minute_of_day); })) {
     return decline(Reason::outside_hours, "gate.hours");
   }
-  return Verdict{Reason::ok, rules_.clock_in ? "gate.clock_in" : "gate.open", 0, 0};
+  return Verdict{Reason::ok, rules_.clock_in ? kClockInRule : std::string_view("gate.open"), 0, 0};
 }
 
 // ---- parking ----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "gateway/policy/attendance.h"
+
 namespace yktgw {
 namespace {
 
@@ -67,7 +69,8 @@ PolicyAuthorizer::PolicyAuthorizer(Deps deps, Options options)
       pool_(deps.crypto_pool),
       clock_(deps.clock),
       log_(std::move(deps.log)),
-      options_(options) {
+      options_(options),
+      attendance_(deps.attendance) {
   for (const auto& [type, decoder] : deps.decoders) {
     const auto i = static_cast<std::size_t>(type);
     if (i < decoders_.size()) decoders_[i] = decoder;
@@ -75,18 +78,16 @@ PolicyAuthorizer::PolicyAuthorizer(Deps deps, Options options)
 }
 
 bool PolicyAuthorizer::card_list_stale(UtcMillis now_ms) const {
-  // A list never updated has no age to trust: stale as soon as a maximum age is set.
-  return options_.cardlist_max_age_ms > 0 &&
-         now_ms - card_list_.updated_ms() > options_.cardlist_max_age_ms;
+  return card_list_.age(now_ms, options_.cardlist_max_age_ms).stale;
 }
 
 void PolicyAuthorizer::authorize(const AuthRequest& request, const TapContext& ctx,
                                  Done done) const {
   Job job;
   job.now_ms = clock_.wall_ms();
-  job.steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      clock_.steady().time_since_epoch())
-                      .count();
+  job.steady_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady().time_since_epoch())
+          .count();
   job.done = std::move(done);
   job.response.req_id = request.req_id;
   job.response.mode = AuthMode::offline;
@@ -274,17 +275,63 @@ void PolicyAuthorizer::finish(Job& job, const Verdict& verdict) const {
   r.amount_fen = verdict.approved() ? verdict.amount_fen : 0;
   inc(counters_stats_.decisions);
   inc(verdict.approved() ? counters_stats_.approved : counters_stats_.declined);
+  if (attendance_ != nullptr && verdict.approved() && verdict.rule == kClockInRule) {
+    record_attendance(job);
+  }
   Done done = std::move(job.done);
   done(std::move(r));
+}
+
+void PolicyAuthorizer::record_attendance(const Job& job) const {
+  const ClockIn c{job.site,
+                  job.terminal,
+                  job.scenario->common.name,
+                  job.scenario->common.service_item,
+                  job.response.req_id,
+                  job.ts_ms,
+                  job.now_ms,
+                  job.response.mode,
+                  job.type,
+                  job.holder.token,
+                  job.response.card_masked,
+                  job.holder.region};
+  auto stats = attendance_stats_;
+  auto on_stored = [stats, log = log_, now = job.now_ms,
+                    terminal = std::string(job.terminal)](StoreOutcome outcome) {
+    if (outcome != StoreOutcome::failed) {
+      // A duplicate is the same clock-in sent again: it is stored already.
+      if (outcome == StoreOutcome::stored) inc(stats->stored);
+      return;
+    }
+    inc(stats->failed);
+    std::int64_t last = stats->last_warn_ms.load(std::memory_order_relaxed);
+    if (log && now - last >= kWarnIntervalMs &&
+        stats->last_warn_ms.compare_exchange_strong(last, now)) {
+      log->warn(
+          "attendance record not stored terminal={} failed={}; the terminal's own record "
+          "of the tap remains",
+          terminal, stats->failed.load());
+    }
+  };
+  // The writer commits it with the next group; the answer to the terminal does not wait.
+  if (!attendance_->submit(attendance_record(c), on_stored)) on_stored(StoreOutcome::failed);
 }
 
 PolicyAuthorizer::Stats PolicyAuthorizer::stats() const {
   auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   const Counters& c = counters_stats_;
-  return Stats{get(c.decisions),        get(c.approved),        get(c.declined),
-               get(c.online_asked),     get(c.online_answered), get(c.online_timeout),
-               get(c.online_link_down), get(c.online_error),    get(c.offline_decided),
-               get(c.pool_busy)};
+  return Stats{get(c.decisions),
+               get(c.approved),
+               get(c.declined),
+               get(c.online_asked),
+               get(c.online_answered),
+               get(c.online_timeout),
+               get(c.online_link_down),
+               get(c.online_error),
+               get(c.offline_decided),
+               get(c.pool_busy),
+               get(attendance_stats_->stored),
+               get(attendance_stats_->failed)};
 }
 
 }  // namespace yktgw

@@ -12,6 +12,8 @@
 //      (mode offline): unknown cards, the stale-list limit, the kind's offline limits; scenarios
 //      that are online only decline online_required
 // Every answer says the rule that decided it. See docs/policies.md.
+// An approval by the clock-in rule (gate.clock_in) is also handed to the record store as an
+// attendance record (policy/attendance.h): enqueued, never waited for.
 //
 // Lifetime: pending decisions hold `this`. Stop the crypto pool and the online client (so no
 // callback is pending) before destroying the engine.
@@ -28,6 +30,7 @@
 #include "gateway/interfaces/clock.h"
 #include "gateway/interfaces/credential_decoder.h"
 #include "gateway/interfaces/district_link.h"
+#include "gateway/interfaces/record_store.h"
 #include "gateway/policy/counter_store.h"
 #include "gateway/policy/policies.h"
 
@@ -51,10 +54,13 @@ class PolicyAuthorizer final : public Authorizer {
     WorkerPool& crypto_pool;
     const Clock& clock;
     std::shared_ptr<spdlog::logger> log;  // may be null
+    // Where clock-ins are recorded as attendance; null: they are not recorded.
+    RecordStore* attendance = nullptr;
   };
 
   struct Options {
-    // The card list counts as stale when older than this (cardlist max age); 0: never.
+    // Config cardlist.max_age_s in ms, the same the card list's status uses: the list is stale
+    // when not known current for longer (CardList::age); 0: only a list that never arrived.
     std::int64_t cardlist_max_age_ms = 0;
   };
 
@@ -69,6 +75,8 @@ class PolicyAuthorizer final : public Authorizer {
     std::uint64_t online_error = 0;
     std::uint64_t offline_decided = 0;  // reached the offline rules
     std::uint64_t pool_busy = 0;
+    std::uint64_t attendance_stored = 0;  // clock-ins committed to the record store
+    std::uint64_t attendance_failed = 0;  // refused by the store's queue or failed to commit
   };
 
   PolicyAuthorizer(Deps deps, Options options);
@@ -85,6 +93,7 @@ class PolicyAuthorizer final : public Authorizer {
   void on_platform(Job& job, OnlineOutcome outcome, const OnlineAuthReply& reply) const;
   Verdict offline(Job& job) const;
   void finish(Job& job, const Verdict& verdict) const;
+  void record_attendance(const Job& job) const;
 
   const PolicyFile& policies_;
   std::array<const CredentialDecoder*, 4> decoders_{};
@@ -96,6 +105,7 @@ class PolicyAuthorizer final : public Authorizer {
   const Clock& clock_;
   std::shared_ptr<spdlog::logger> log_;
   const Options options_;
+  RecordStore* attendance_;
 
   struct Counters {
     std::atomic<std::uint64_t> decisions{0};
@@ -111,6 +121,14 @@ class PolicyAuthorizer final : public Authorizer {
     std::atomic<std::int64_t> last_warn_ms{0};
   };
   mutable Counters counters_stats_;
+  // Updated by the store's completions on its writer thread, which may run after the engine
+  // is gone (the store flushes when it closes): shared, not part of the engine.
+  struct AttendanceCounters {
+    std::atomic<std::uint64_t> stored{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::int64_t> last_warn_ms{0};
+  };
+  std::shared_ptr<AttendanceCounters> attendance_stats_ = std::make_shared<AttendanceCounters>();
 };
 
 }  // namespace yktgw

@@ -81,6 +81,10 @@ struct Verdict {
   bool operator==(const Verdict&) const = default;
 };
 
+// The rule of a gate approval that is a clock-in (gate clock_in = true): the engine records it
+// as attendance.
+inline constexpr std::string_view kClockInRule = "gate.clock_in";
+
 inline Verdict decline(Reason reason, std::string_view rule, Fen before = 0) {
   return Verdict{reason, rule, before, 0};
 }

@@ -92,6 +92,33 @@ std::string format_metrics(const StatusSnapshot& s) {
   w.sample("yktgw_auth_latency_seconds_sum", static_cast<double>(s.auth_latency.sum_us) / 1e6);
   w.sample("yktgw_auth_latency_seconds_count", cumulative);
 
+  const EngineView& e = s.engine;
+  w.family("yktgw_engine_decisions_total", "counter",
+           "Decisions made by the policy engine, by decision");
+  w.sample("yktgw_engine_decisions_total", e.approved, label("decision", "approve"));
+  w.sample("yktgw_engine_decisions_total", e.declined, label("decision", "decline"));
+  w.family("yktgw_engine_online_asked_total", "counter",
+           "Online authorization requests the engine sent to the platform");
+  w.sample("yktgw_engine_online_asked_total", e.online_asked);
+  w.family("yktgw_engine_online_outcomes_total", "counter",
+           "Online authorizations by outcome; link_down also counts taps not asked for it");
+  w.sample("yktgw_engine_online_outcomes_total", e.online_answered, label("outcome", "answered"));
+  w.sample("yktgw_engine_online_outcomes_total", e.online_timeout, label("outcome", "timeout"));
+  w.sample("yktgw_engine_online_outcomes_total", e.online_link_down, label("outcome", "link_down"));
+  w.sample("yktgw_engine_online_outcomes_total", e.online_error, label("outcome", "error"));
+  w.family("yktgw_engine_offline_decisions_total", "counter",
+           "Taps decided by the offline rules, including fallbacks after a failed online ask");
+  w.sample("yktgw_engine_offline_decisions_total", e.offline_decided);
+  w.family("yktgw_engine_pool_busy_total", "counter",
+           "QR checks declined busy because the crypto pool's queue was full");
+  w.sample("yktgw_engine_pool_busy_total", e.pool_busy);
+  w.family("yktgw_engine_attendance_records_total", "counter",
+           "Clock-ins recorded as attendance, by outcome (stored | failed)");
+  w.sample("yktgw_engine_attendance_records_total", e.attendance_stored,
+           label("outcome", "stored"));
+  w.sample("yktgw_engine_attendance_records_total", e.attendance_failed,
+           label("outcome", "failed"));
+
   w.family("yktgw_txn_records_total", "counter", "Transaction records by outcome");
   w.sample("yktgw_txn_records_total", s.txn_received, label("outcome", "received"));
   w.sample("yktgw_txn_records_total", s.txn_stored, label("outcome", "stored"));

@@ -42,6 +42,23 @@ struct CardListView {
   std::string feed_id;
 };
 
+// The decision engine's own counters since start (PolicyAuthorizer::Stats): how often it asked
+// the platform and what came of it. The auth counters above count answers sent to terminals.
+struct EngineView {
+  std::uint64_t decisions = 0;
+  std::uint64_t approved = 0;
+  std::uint64_t declined = 0;
+  std::uint64_t online_asked = 0;       // requests sent to the platform
+  std::uint64_t online_answered = 0;    // the platform answered in time (mode online)
+  std::uint64_t online_timeout = 0;     // no answer within the scenario's deadline
+  std::uint64_t online_link_down = 0;   // link down: not asked, or lost while waiting
+  std::uint64_t online_error = 0;       // any other failure of the online client
+  std::uint64_t offline_decided = 0;    // decided by the offline rules (incl. fallbacks)
+  std::uint64_t pool_busy = 0;          // QR checks refused with busy: crypto pool full
+  std::uint64_t attendance_stored = 0;  // clock-ins stored as attendance records
+  std::uint64_t attendance_failed = 0;  // clock-ins the store refused or failed to commit
+};
+
 struct Alarm {
   std::string code;    // stable: dead_letters, disk_quota, broker_down, cardlist_stale, ...
   std::string detail;  // English, one line
@@ -66,8 +83,9 @@ struct StatusSnapshot {
   std::uint64_t txn_duplicate = 0;
   std::uint64_t txn_rejected = 0;
   std::uint64_t txn_batches = 0;  // txn/batch messages (their records count above)
-  std::uint64_t dropped = 0;  // queue full or stopping
+  std::uint64_t dropped = 0;      // queue full or stopping
   LatencySnapshot auth_latency;
+  EngineView engine;
   std::uint64_t store_queued = 0;
   std::uint64_t store_commits = 0;  // group commits to records.db since start
   bool store_writable = true;

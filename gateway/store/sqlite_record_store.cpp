@@ -39,17 +39,23 @@ ALTER TABLE txn ADD COLUMN service_item INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE txn ADD COLUMN mode TEXT NOT NULL DEFAULT 'offline';
 )sql";
 
+// The record's kind: 'txn' (from a terminal) or 'attendance' (a clock-in the gateway recorded).
+// Old rows are transactions.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE txn ADD COLUMN kind TEXT NOT NULL DEFAULT 'txn';
+)sql";
+
 constexpr std::string_view kInsert = R"sql(
 INSERT OR IGNORE INTO txn (terminal, txn_id, req_id, site, scenario, ts_ms, received_ms,
                            cred_type, card_token, card_masked, cred_method, amount_fen, result,
-                           reason, issuer_region, service_item, mode)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                           reason, issuer_region, service_item, mode, kind)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 )sql";
 
 }  // namespace
 
 const std::vector<std::string_view>& SqliteRecordStore::migrations() {
-  static const std::vector<std::string_view> kMigrations{kSchemaV1, kSchemaV2};
+  static const std::vector<std::string_view> kMigrations{kSchemaV1, kSchemaV2, kSchemaV3};
   return kMigrations;
 }
 
@@ -172,6 +178,7 @@ void SqliteRecordStore::commit_batch(std::deque<Pending>& batch) {
       st.bind(15, static_cast<std::int64_t>(t.card.region));
       st.bind(16, static_cast<std::int64_t>(t.service_item));
       st.bind_static(17, to_string(t.mode));
+      st.bind_static(18, to_string(t.kind));
       if (sqlite3_step(st.get()) != SQLITE_DONE) {
         failure = db_.last_error();
         break;

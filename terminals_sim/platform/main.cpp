@@ -7,7 +7,7 @@
 //                          [--slow-acks-ms N] [--drop-acks P] [--fail-500 P] [--fail-429 P]
 //                          [--fail-400 P] [--retry-after-s N] [--down "down 10s every 30s"]
 //                          [--fault-seed N]
-//   ykt-platform-sim count --db FILE
+//   ykt-platform-sim count --db FILE [--kind txn|attendance]
 //   ykt-platform-sim keygen --out FILE
 //   ykt-platform-sim issue-qr --key-file issuer.key.pem --region 50 --kid k1
 //                             (--card CARDNO --hmac-key-file FILE | --token HEX) [...]
@@ -248,9 +248,9 @@ int serve(const ServeArgs& a) {
 
 // ---- count -----------------------------------------------------------------------------------
 
-int count(const std::string& db) {
+int count(const std::string& db, const std::string& kind) {
   if (!std::filesystem::exists(db)) return fail("--db: no such file: " + db);
-  auto counts = platform::count_received(db);
+  auto counts = platform::count_received(db, kind);
   if (!counts) return fail("--db: " + counts.error().message);
   std::cout << platform::format_counts(*counts) << std::flush;
   return 0;
@@ -445,6 +445,12 @@ int main(int argc, char** argv) {
   auto* count_cmd = app.add_subcommand(
       "count", "print unique and duplicate records per platform and source gateway");
   count_cmd->add_option("--db", count_db, "platform SQLite file (serve --db)")->required();
+  std::string count_kind;
+  count_cmd
+      ->add_option("--kind", count_kind,
+                   "only records of this kind: txn (terminal transactions) or attendance "
+                   "(clock-ins the gateway recorded); default every kind")
+      ->check(CLI::IsMember({"txn", "attendance"}));
 
   std::string key_out;
   bool force = false;
@@ -479,7 +485,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return serve(s);
-  if (*count_cmd) return count(count_db);
+  if (*count_cmd) return count(count_db, count_kind);
   if (*keygen_cmd) return keygen(key_out, force);
   if (*qr_cmd) return issue_qr(q);
   return 2;

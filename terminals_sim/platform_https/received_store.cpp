@@ -78,8 +78,13 @@ ALTER TABLE received_v2 RENAME TO received;
 CREATE INDEX received_by_source ON received (platform, source_gateway, seq);
 )sql";
 
+// v3: the record's kind (txn, attendance); lines without one are transactions.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE received ADD COLUMN kind TEXT NOT NULL DEFAULT 'txn';
+)sql";
+
 const std::vector<std::string_view>& steps() {
-  static const std::vector<std::string_view> kSteps{kSchemaV1, kSchemaV2};
+  static const std::vector<std::string_view> kSteps{kSchemaV1, kSchemaV2, kSchemaV3};
   return kSteps;
 }
 
@@ -118,11 +123,14 @@ Result<void> migrate(const sqlite::Database& db, const std::string& path) {
   return db.exec("COMMIT");
 }
 
-Result<std::vector<SourceCount>> query_counts(const sqlite::Database& db) {
+Result<std::vector<SourceCount>> query_counts(const sqlite::Database& db, std::string_view kind) {
   auto st = db.prepare(
-      "SELECT platform, source_gateway, COUNT(*), COALESCE(SUM(duplicates), 0) FROM received "
+      std::string("SELECT platform, source_gateway, COUNT(*), COALESCE(SUM(duplicates), 0) FROM "
+                  "received ") +
+      (kind.empty() ? "" : "WHERE kind = ?1 ") +
       "GROUP BY platform, source_gateway ORDER BY platform, source_gateway");
   if (!st) return st.error();
+  if (!kind.empty()) st->bind(1, kind);
   std::vector<SourceCount> out;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
@@ -149,9 +157,9 @@ Result<ReceivedStore> ReceivedStore::open(const std::string& path) {
   auto insert = store.db_.prepare(
       "INSERT OR IGNORE INTO received (platform, source_gateway, terminal, txn_id, seq, site, "
       "req_id, scenario, service_item, ts_ms, received_ms, cred_type, card_token, card_masked, "
-      "cred_method, issuer_region, amount_fen, result, reason, mode, batch_id, first_seen_ms) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-      "?19, ?20, ?21, ?22)");
+      "cred_method, issuer_region, amount_fen, result, reason, mode, batch_id, first_seen_ms, "
+      "kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+      "?18, ?19, ?20, ?21, ?22, ?23)");
   if (!insert) return insert.error();
   auto bump = store.db_.prepare(
       "UPDATE received SET duplicates = duplicates + 1 WHERE platform = ?1 AND "
@@ -209,6 +217,7 @@ Result<AcceptCounts> ReceivedStore::accept(std::string_view platform,
     st.bind(20, to_string(r.mode));
     st.bind(21, batch_id);
     st.bind(22, now_ms);
+    st.bind(23, to_string(r.kind));
     if (sqlite3_step(st.get()) != SQLITE_DONE) return fail();
     if (sqlite3_changes(db_.get()) == 1) {
       ++counts.accepted;
@@ -239,7 +248,7 @@ Result<AcceptCounts> ReceivedStore::accept(std::string_view platform,
   return counts;
 }
 
-Result<std::vector<SourceCount>> ReceivedStore::counts() const { return query_counts(db_); }
+Result<std::vector<SourceCount>> ReceivedStore::counts() const { return query_counts(db_, {}); }
 
 Result<std::vector<std::string>> ReceivedStore::txn_ids(std::string_view platform,
                                                         std::string_view source_gateway) const {
@@ -255,7 +264,7 @@ Result<std::vector<std::string>> ReceivedStore::txn_ids(std::string_view platfor
   return out;
 }
 
-Result<std::vector<SourceCount>> count_received(const std::string& db_path) {
+Result<std::vector<SourceCount>> count_received(const std::string& db_path, std::string_view kind) {
   auto db = sqlite::Database::open(db_path, /*create=*/false, /*read_only=*/true);
   if (!db) return db.error();
   auto exists =
@@ -263,7 +272,7 @@ Result<std::vector<SourceCount>> count_received(const std::string& db_path) {
   if (!exists) return exists.error();
   if (sqlite3_step(exists->get()) != SQLITE_ROW) return make_error("sqlite", db->last_error());
   if (sqlite3_column_int(exists->get(), 0) == 0) return std::vector<SourceCount>{};
-  return query_counts(*db);
+  return query_counts(*db, kind);
 }
 
 std::string format_counts(const std::vector<SourceCount>& counts) {

@@ -60,9 +60,10 @@ class ReceivedStore {
   sqlite::Statement batch_;
 };
 
-// `ykt-platform-sim count --db FILE`: opens the file read-only. A file without the tables
-// yields an empty list.
-Result<std::vector<SourceCount>> count_received(const std::string& db_path);
+// `ykt-platform-sim count --db FILE [--kind txn|attendance]`: opens the file read-only. A file
+// without the tables yields an empty list. `kind` empty: records of every kind.
+Result<std::vector<SourceCount>> count_received(const std::string& db_path,
+                                                std::string_view kind = {});
 // One line per platform and gateway: "platform<TAB>gateway<TAB>unique<TAB>duplicates".
 std::string format_counts(const std::vector<SourceCount>& counts);
 

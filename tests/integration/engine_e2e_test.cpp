@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +19,7 @@
 
 #include "gateway/cardlist/card_token.h"
 #include "gateway/cardlist/feed_format.h"
+#include "gateway/credentials/terminal_mac.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/crypto/sm2.h"
 #include "tests/integration/harness.h"
@@ -47,13 +49,72 @@ json ask(TestClient& c, const std::string& terminal, const std::string& payload,
 }
 
 std::string qr_req_json(const std::string& terminal, const std::string& req_id,
-                        const std::string& qr, const std::string& scenario) {
+                        const std::string& qr, const std::string& scenario,
+                        const std::string& type = "ecard_qr") {
   return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal + R"(","scenario":")" +
-         scenario + R"(","ts":1764379200000,"credential":{"type":"ecard_qr","qr":")" + qr +
+         scenario + R"(","ts":1764379200000,"credential":{"type":")" + type + R"(","qr":")" + qr +
          R"("},"amount_fen":0})";
 }
 
+// A card request as auth_req_json writes it, with the credential's `mac` field.
+std::string mac_req_json(const std::string& terminal, const std::string& req_id,
+                         const std::string& card_no, long long amount_fen,
+                         const std::string& scenario, const std::string& mac) {
+  return R"({"v":1,"req_id":")" + req_id + R"(","terminal":")" + terminal + R"(","scenario":")" +
+         scenario + R"(","ts":1764379200000,"credential":{"type":"card","card_no":")" + card_no +
+         R"(","mac":")" + mac + R"("},"amount_fen":)" + std::to_string(amount_fen) + "}";
+}
+
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// Rows of a read-only query on an SQLite file another process writes (WAL): each row's columns
+// as text. Empty on any error (the file may not exist yet).
+std::vector<std::vector<std::string>> query(const std::string& path, const std::string& sql) {
+  std::vector<std::vector<std::string>> rows;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return rows;
+  }
+  sqlite3_busy_timeout(db, 2000);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        const auto* text = sqlite3_column_text(st, i);
+        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
+// `ykt-platform-sim count --db FILE --kind KIND`: unique records of that kind from gw-test at
+// the district platform; -1 when the command fails.
+long long platform_count(const std::string& db, const std::string& kind) {
+  std::string out;
+  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db, "--kind", kind}, &out) !=
+      0) {
+    return -1;
+  }
+  std::istringstream in(out);
+  std::string line;
+  std::getline(in, line);  // header
+  long long unique = 0;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string platform, gateway;
+    long long u = 0, d = 0;
+    if (f >> platform >> gateway >> u >> d && platform == "district" && gateway == "gw-test") {
+      unique += u;
+    }
+  }
+  return unique;
+}
 
 // Valid citizen numbers of Wulong residents born 1990, numbered from `from`.
 std::vector<std::string> wulong_cards(int n, int from = 100) {
@@ -87,6 +148,35 @@ kind = "library"
 service_item = 30
 unknown_card = "allow"
 
+[scenario.canteen_mac]
+kind = "canteen"
+service_item = 16
+require_mac = true
+unknown_card = "allow"
+daily_meal_cap = 0
+
+[scenario.gate_site]
+kind = "gate"
+service_item = 5
+clock_in = true
+unknown_card = "allow"
+
+[scenario.gate_crew]
+kind = "gate"
+service_item = 5
+clock_in = true
+allowed_groups = ["site_worker"]
+unknown_card = "allow"
+
+[[terminal]]
+match = "ct-0001"
+scenario = "canteen_mac"
+[[terminal]]
+match = "gt-*"
+scenario = "gate_site"
+[[terminal]]
+match = "gc-*"
+scenario = "gate_crew"
 [[terminal]]
 match = "bus-*"
 scenario = "bus"
@@ -505,6 +595,183 @@ TEST_F(EngineTest, QrCodesAreVerifiedWithTheIssuerKeys) {
                         &out),
             0);
   EXPECT_EQ(scan(first_line(out))["reason"], "unknown_issuer");
+}
+
+// The per-terminal MAC over MQTT: a terminal whose scenario requires one is declined
+// mac_required without it and bad_mac with a wrong one, and approved with the right one (the
+// development key of ct-0001 in config/dev-keys/terminal-mac.keys).
+TEST_F(EngineTest, TerminalMacIsRequiredCheckedAndAccepted) {
+  // The key file must be private to the gateway's user; git does not keep that mode.
+  const std::string keys = dir_ + "/terminal-mac.keys";
+  write_file(keys, read_file(source_dir() + "/config/dev-keys/terminal-mac.keys"), 0600);
+  std::string key_hex;
+  {
+    std::istringstream in(read_file(keys));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("ct-0001 ", 0) == 0) key_hex = line.substr(8);
+    }
+  }
+  std::string key;
+  ASSERT_TRUE(decode_hex(key_hex, key)) << "no key for ct-0001 in the dev key file";
+  GatewayFiles f = files("\n[credentials]\nterminal_mac_keys_file = \"" + keys + "\"\n");
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+
+  const std::string t = "ct-0001";
+  const std::string card = wulong_cards(1)[0];
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  // The MAC a terminal holding the key computes for this request.
+  auto mac_for = [&](const std::string& req_id) {
+    AuthRequest r;
+    r.req_id = req_id;
+    r.terminal = t;
+    r.scenario = "canteen_mac";
+    r.ts_ms = 1764379200000;
+    r.credential.type = CredentialType::card;
+    r.credential.card_no = card;
+    r.amount_fen = 800;
+    return terminal_mac_hex(key, mac_canonical_form(r));
+  };
+
+  json none = ask(c, t, auth_req_json(t, "m1", card, 800, "canteen_mac"), "m1");
+  EXPECT_EQ(none["decision"], "decline") << none.dump();
+  EXPECT_EQ(none["reason"], "mac_required") << none.dump();
+
+  std::string wrong = mac_for("m2");
+  ASSERT_EQ(wrong.size(), 64u);
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  json bad = ask(c, t, mac_req_json(t, "m2", card, 800, "canteen_mac", wrong), "m2");
+  EXPECT_EQ(bad["decision"], "decline") << bad.dump();
+  EXPECT_EQ(bad["reason"], "bad_mac") << bad.dump();
+
+  // The right key over another request's canonical form is wrong too: the MAC binds req_id.
+  json other = ask(c, t, mac_req_json(t, "m3", card, 800, "canteen_mac", mac_for("m2")), "m3");
+  EXPECT_EQ(other["reason"], "bad_mac") << other.dump();
+
+  json ok = ask(c, t, mac_req_json(t, "m4", card, 800, "canteen_mac", mac_for("m4")), "m4");
+  EXPECT_EQ(ok["decision"], "approve") << ok.dump();
+  EXPECT_EQ(ok["amount_fen"], 800) << ok.dump();
+}
+
+// 渝快码 (ykm_qr) over MQTT: a code minted with the ykm issuer key is approved; a code signed with
+// the e-card issuer key but presented as ykm_qr is declined. The two code types have separate
+// key sets (docs/qr-code.md §8): an e-card key id the ykm keys do not have is unknown_issuer,
+// and an e-card signature under the ykm key's id is bad_signature.
+TEST_F(EngineTest, YkmCodesAreVerifiedWithTheYkmKeysOnly) {
+  GatewayFiles f = files("\n[credentials]\necard_key_dir = \"" + source_dir() +
+                         "/config/dev-keys/ecard\"\nykm_key_dir = \"" + source_dir() +
+                         "/config/dev-keys/ykm\"\n");
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  auto mint = [&](const std::string& key_file, const std::string& kid) {
+    std::string out;
+    EXPECT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "issue-qr", "--key-file",
+                           source_dir() + "/config/dev-keys/" + key_file, "--region", "50", "--kid",
+                           kid, "--card", wulong_cards(1)[0], "--hmac-key-file", f.key_file},
+                          &out),
+              0)
+        << out;
+    return first_line(out);
+  };
+  const std::string t = "lib-04";
+  TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
+  int n = 0;
+  auto scan = [&](const std::string& qr, const std::string& type) {
+    const std::string id = "y" + std::to_string(++n);
+    return ask(c, t, qr_req_json(t, id, qr, "library", type), id);
+  };
+
+  const std::string ykm = mint("ykm/50-y1.key.pem", "y1");
+  ASSERT_TRUE(ykm.starts_with("YKT1.")) << ykm;
+  json ok = scan(ykm, "ykm_qr");
+  EXPECT_EQ(ok["decision"], "approve") << ok.dump();
+  EXPECT_EQ(ok.value("card_masked", "").find("********"), 6u) << ok.dump();
+  EXPECT_EQ(scan(ykm, "ykm_qr")["reason"], "replayed");
+
+  // A valid e-card code is not a 渝快码: its issuer key is not among the ykm keys.
+  const std::string ecard = mint("ecard/50-k1.key.pem", "k1");
+  json foreign = scan(ecard, "ykm_qr");
+  EXPECT_EQ(foreign["decision"], "decline") << foreign.dump();
+  EXPECT_EQ(foreign["reason"], "unknown_issuer") << foreign.dump();
+  // Signed with the e-card key under the ykm key's id: the ykm key does not verify it.
+  json forged = scan(mint("ecard/50-k1.key.pem", "y1"), "ykm_qr");
+  EXPECT_EQ(forged["decision"], "decline") << forged.dump();
+  EXPECT_EQ(forged["reason"], "bad_signature") << forged.dump();
+  // The other way round too: a 渝快码 is not an e-card code.
+  json swapped = scan(mint("ykm/50-y1.key.pem", "y1"), "ecard_qr");
+  EXPECT_EQ(swapped["reason"], "unknown_issuer") << swapped.dump();
+  // The same e-card code is still good where it belongs.
+  EXPECT_EQ(scan(ecard, "ecard_qr")["decision"], "approve");
+}
+
+// Construction-site clock-in (gate.clock_in) over MQTT: the gateway records an approved
+// clock-in as one attendance row in records.db (token and masked number only) and forwards it
+// to the district platform; a declined tap records nothing, and the terminal sending the same
+// request again does not make a second row.
+TEST_F(EngineTest, AClockInIsRecordedAsAttendanceAndForwardedADeclineIsNot) {
+  GatewayFiles f = files("");  // writes the HMAC key the platform needs too
+  DistrictPlatform platform(dir_ + "/platform", f.key_file);
+  f = files(platform.gateway_toml());
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  const std::string card = wulong_cards(1)[0];
+  TestClient site(broker_->uri(), "gt-01", {topic("gt-01", "auth/resp")});
+  TestClient crew(broker_->uri(), "gc-01", {topic("gc-01", "auth/resp")});
+
+  const std::string clock_in = auth_req_json("gt-01", "c1", card, 0, "gate_site");
+  json ok = ask(site, "gt-01", clock_in, "c1");
+  ASSERT_EQ(ok["decision"], "approve") << ok.dump();
+  EXPECT_EQ(ok["rule"], "gate.clock_in") << ok.dump();
+  // Not a site worker: declined, no attendance.
+  json no = ask(crew, "gc-01", auth_req_json("gc-01", "d1", card, 0, "gate_crew"), "d1");
+  EXPECT_EQ(no["decision"], "decline") << no.dump();
+  EXPECT_EQ(no["reason"], "group_not_allowed") << no.dump();
+  // The terminal did not see the answer and asks again: the same clock-in, not a second one.
+  json again = ask(site, "gt-01", clock_in, "c1");
+  EXPECT_EQ(again["decision"], "approve") << again.dump();
+
+  const std::string records_db = f.data_dir + "/records.db";
+  const std::string attendance =
+      "SELECT terminal, site, scenario, service_item, card_token, card_masked, amount_fen, "
+      "result, txn_id FROM txn WHERE kind = 'attendance'";
+  std::vector<std::vector<std::string>> rows;
+  for (int i = 0; i < 100 && rows.empty(); ++i) {
+    rows = query(records_db, attendance);
+    if (rows.empty()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(rows.size(), 1u);
+  const auto& r = rows[0];
+  EXPECT_EQ(r[0], "gt-01");
+  EXPECT_EQ(r[1], kSite);
+  EXPECT_EQ(r[2], "gate_site");
+  EXPECT_EQ(r[3], "5");
+  EXPECT_EQ(r[4].size(), 64u);                   // the HMAC-SM3 token
+  EXPECT_EQ(r[5].find("********"), 6u) << r[5];  // masked, never the number
+  EXPECT_EQ(r[5].find(card), std::string::npos);
+  EXPECT_EQ(r[6], "0");
+  EXPECT_EQ(r[7], "approved");
+  EXPECT_TRUE(r[8].starts_with("attendance@")) << r[8];
+  // Nothing else was stored: no row for the declined tap, no second clock-in.
+  EXPECT_EQ(query(records_db, "SELECT count(*) FROM txn")[0][0], "1");
+  EXPECT_EQ(query(records_db, "SELECT count(*) FROM txn WHERE terminal = 'gc-01'")[0][0], "0");
+
+  // At the district platform, as an attendance record.
+  long long at_platform = 0;
+  for (int i = 0; i < 100 && at_platform != 1; ++i) {
+    at_platform = platform_count(platform.db(), "attendance");
+    if (at_platform != 1) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(at_platform, 1);
+  EXPECT_EQ(platform_count(platform.db(), "txn"), 0);
+  EXPECT_EQ(platform.count("gw-test"), (std::pair<long long, long long>{1, 0}));
+  const auto received = query(platform.db(),
+                              "SELECT terminal, scenario, card_masked FROM received WHERE kind = "
+                              "'attendance'");
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0][0], "gt-01");
+  EXPECT_EQ(received[0][1], "gate_site");
+  EXPECT_EQ(received[0][2], r[5]);
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ TEST(RecordLine, RoundTripsThroughTheParser) {
     f.record.mode = i % 2 ? AuthMode::online : AuthMode::offline;
     f.record.card.type = static_cast<CredentialType>(i % 4);
     f.record.amount_fen = -static_cast<Fen>(i);  // refunds are negative
+    if (i % 5 == 0) f.record.kind = RecordKind::attendance;
     in.push_back(f);
   }
   std::string lines;
@@ -63,6 +64,41 @@ TEST(RecordLine, RoundTripsThroughTheParser) {
   auto out = parse_record_lines(lines);
   ASSERT_TRUE(out) << out.error().message;
   EXPECT_EQ(*out, in);
+}
+
+TEST(RecordLine, AttendanceSaysItsKindTransactionsDoNot) {
+  ForwardedRecord f = sample();
+  f.record.kind = RecordKind::attendance;
+  f.record.txn_id = "attendance@1718076600400@gt-0001-000017";
+  f.record.amount_fen = 0;
+  const std::string line = record_line(f);
+  EXPECT_THAT(line, ::testing::EndsWith(",\"mode\":\"offline\",\"kind\":\"attendance\"}\n"));
+  EXPECT_THAT(record_line(sample()), ::testing::Not(HasSubstr("\"kind\"")));
+  auto back = parse_record_lines(line);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0], f);
+  // Lines without a kind are transactions; an explicit "txn" is accepted too.
+  auto plain = parse_record_lines(record_line(sample()));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ((*plain)[0].record.kind, RecordKind::txn);
+  std::string explicit_txn = record_line(sample());
+  explicit_txn.insert(explicit_txn.size() - 2, ",\"kind\":\"txn\"");
+  auto with_txn = parse_record_lines(explicit_txn);
+  ASSERT_TRUE(with_txn) << with_txn.error().message;
+  EXPECT_EQ((*with_txn)[0], sample());
+}
+
+TEST(RecordLine, AnUnknownKindIsABadLine) {
+  std::string line = record_line(sample());
+  line.insert(line.size() - 2, ",\"kind\":\"holiday\"");
+  auto r = parse_record_lines(line);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "bad_line");
+  EXPECT_THAT(r.error().message, HasSubstr("kind"));
+  std::string not_text = record_line(sample());
+  not_text.insert(not_text.size() - 2, ",\"kind\":7");
+  EXPECT_FALSE(parse_record_lines(not_text));
 }
 
 TEST(RecordLine, EscapesAndRepairsStrings) {

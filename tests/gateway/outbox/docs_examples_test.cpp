@@ -34,7 +34,7 @@ std::vector<std::string> blocks(const std::string& text, const std::string& lang
 
 TEST(UpstreamHttpsDoc, RecordExamplesAreWhatTheGatewayWrites) {
   const auto examples = blocks(doc(), "ndjson");
-  ASSERT_EQ(examples.size(), 2u);
+  ASSERT_EQ(examples.size(), 3u);
   for (const std::string& lines : examples) {
     auto records = parse_record_lines(lines);
     ASSERT_TRUE(records) << records.error().message;
@@ -42,6 +42,27 @@ TEST(UpstreamHttpsDoc, RecordExamplesAreWhatTheGatewayWrites) {
     for (const auto& r : *records) append_record_line(r, again);
     EXPECT_EQ(again, lines);
   }
+}
+
+// docs/upstream-protocol.md shows the attendance kind as well; its lines are the gateway's too.
+TEST(UpstreamProtocolDoc, RecordExamplesAreWhatTheGatewayWrites) {
+  std::ifstream in(std::string(YKTGW_SOURCE_DIR) + "/docs/upstream-protocol.md");
+  std::ostringstream s;
+  s << in.rdbuf();
+  const auto examples = blocks(s.str(), "ndjson");
+  ASSERT_GE(examples.size(), 1u);
+  bool attendance = false;
+  for (const std::string& lines : examples) {
+    auto records = parse_record_lines(lines);
+    ASSERT_TRUE(records) << records.error().message;
+    std::string again;
+    for (const auto& r : *records) {
+      append_record_line(r, again);
+      attendance = attendance || r.record.kind == RecordKind::attendance;
+    }
+    EXPECT_EQ(again, lines);
+  }
+  EXPECT_TRUE(attendance);
 }
 
 TEST(UpstreamHttpsDoc, BatchIdExample) {

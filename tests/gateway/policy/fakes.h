@@ -17,6 +17,7 @@
 #include "gateway/interfaces/clock.h"
 #include "gateway/interfaces/credential_decoder.h"
 #include "gateway/interfaces/district_link.h"
+#include "gateway/interfaces/record_store.h"
 
 namespace yktgw {
 // Readable gtest output for the enums the tests compare.
@@ -75,17 +76,20 @@ class FakeCardList final : public CardList {
   }
   std::int64_t version() const override { return 1; }
   std::int64_t updated_ms() const override { return updated_ms_.load(); }
+  std::int64_t checked_ms() const override { return checked_ms_.load(); }
 
   void put(const std::string& token, CardStatus status, HolderAttributes attrs = 0) {
     std::lock_guard lock(mu_);
     cards_[token] = CardEntry{status, attrs};
   }
   void set_updated_ms(std::int64_t ms) { updated_ms_ = ms; }
+  void set_checked_ms(std::int64_t ms) { checked_ms_ = ms; }
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, CardEntry> cards_;
   std::atomic<std::int64_t> updated_ms_{0};
+  std::atomic<std::int64_t> checked_ms_{0};
 };
 
 // Decodes from a table: the card id (card_no, or qr for QR types) names a prepared result.
@@ -212,6 +216,39 @@ class FakeOnlineClient final : public OnlineAuthClient {
   std::vector<OnlineAuthRequest> requests_;
   std::vector<std::chrono::milliseconds> deadlines_;
   std::vector<std::thread> threads_;
+};
+
+// Keeps what is submitted; answers as told, at once (as a commit would, later, on the writer).
+class FakeRecordStore final : public RecordStore {
+ public:
+  bool submit(TxnRecord record, Completion done) override {
+    std::lock_guard lock(mu_);
+    if (refuse_) return false;
+    records_.push_back(std::move(record));
+    if (done) done(outcome_);
+    return true;
+  }
+  void flush() override {}
+  StoreStats stats() const override { return {}; }
+
+  std::vector<TxnRecord> records() const {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  void set_outcome(StoreOutcome o) {
+    std::lock_guard lock(mu_);
+    outcome_ = o;
+  }
+  void set_refuse(bool refuse) {
+    std::lock_guard lock(mu_);
+    refuse_ = refuse;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<TxnRecord> records_;
+  StoreOutcome outcome_ = StoreOutcome::stored;
+  bool refuse_ = false;
 };
 
 }  // namespace yktgw::testing

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "gateway/policy/attendance.h"
 #include "tests/gateway/policy/fakes.h"
 
 namespace yktgw {
@@ -21,6 +22,7 @@ using testing::FakeClock;
 using testing::FakeDecoder;
 using testing::FakeLink;
 using testing::FakeOnlineClient;
+using testing::FakeRecordStore;
 using testing::shanghai_ms;
 
 const std::vector<std::string> kGroups = {"staff", "student", "site_worker", "resident"};
@@ -291,7 +293,8 @@ class Harness {
                                                                   online,
                                                                   pool_,
                                                                   clock,
-                                                                  nullptr},
+                                                                  nullptr,
+                                                                  &records},
                                            options);
   }
   ~Harness() {
@@ -351,6 +354,7 @@ class Harness {
 
   FakeClock clock;
   FakeCardList list;
+  FakeRecordStore records;  // clock-ins recorded as attendance
   FakeDecoder card{CredentialType::card, false};
   FakeDecoder qr{CredentialType::ecard_qr, true};
   FakeDecoder other{CredentialType::other, false};
@@ -543,6 +547,34 @@ std::vector<Row> rows() {
        .rule = "canteen.full_price",
        .amount_fen = 500,
        .amount_before_fen = 500});
+  // The platform produced the list two hours ago but answered "up to date" ten minutes ago:
+  // the list is known current, so the tap above the stale limit is approved offline.
+  add({.name = "card_list_old_but_checked",
+       .terminal = "cts-1",
+       .card = "adult",
+       .amount = 600,
+       .setup =
+           [](Harness& h) {
+             h.list.set_updated_ms(kNoon - 2 * kHour);
+             h.list.set_checked_ms(kNoon - 10 * kMinute);
+           },
+       .rule = "canteen.full_price",
+       .amount_fen = 600,
+       .amount_before_fen = 600});
+  // A confirmation that is itself older than the limit does not help.
+  add({.name = "card_list_old_and_checked_long_ago",
+       .terminal = "cts-1",
+       .card = "adult",
+       .amount = 600,
+       .setup =
+           [](Harness& h) {
+             h.list.set_updated_ms(kNoon - 3 * kHour);
+             h.list.set_checked_ms(kNoon - 2 * kHour);
+           },
+       .decision = dec,
+       .reason = Reason::card_list_stale,
+       .rule = "cardlist.stale",
+       .amount_before_fen = 600});
   add({.name = "card_list_fresh",
        .terminal = "cts-1",
        .card = "adult",
@@ -1224,6 +1256,106 @@ TEST(DayRollover, OpeningHoursAreShanghaiTime) {
   EXPECT_EQ(worker_at(testing::utc_ms(2025, 6, 10, 22, 0)), Reason::ok);
   EXPECT_EQ(worker_at(testing::utc_ms(2025, 6, 11, 11, 59)), Reason::ok);
   EXPECT_EQ(worker_at(testing::utc_ms(2025, 6, 11, 12, 0)), Reason::outside_hours);
+}
+
+// ---- attendance -------------------------------------------------------------------------------
+
+TEST(Attendance, RecordCarriesTokenMaskedCardTerminalSiteScenarioItemAndTime) {
+  const ClockIn c{"xiangkou",
+                  "site-1",
+                  "gate_site",
+                  5,
+                  "r-7",
+                  kNoon - 1500,
+                  kNoon,
+                  AuthMode::offline,
+                  CredentialType::ecard_qr,
+                  "tok-worker",
+                  "masked-worker",
+                  50};
+  const TxnRecord r = attendance_record(c);
+  EXPECT_EQ(r.kind, RecordKind::attendance);
+  EXPECT_EQ(r.txn_id, "attendance@" + std::to_string(kNoon - 1500) + "@r-7");
+  EXPECT_EQ(r.req_id, "r-7");
+  EXPECT_EQ(r.site, "xiangkou");
+  EXPECT_EQ(r.terminal, "site-1");
+  EXPECT_EQ(r.scenario, "gate_site");
+  EXPECT_EQ(r.service_item, 5);
+  EXPECT_EQ(r.ts_ms, kNoon);  // the gateway's time of the clock-in, not the terminal's
+  EXPECT_EQ(r.received_ms, kNoon);
+  EXPECT_EQ(r.card.type, CredentialType::ecard_qr);
+  EXPECT_EQ(r.card.token, "tok-worker");
+  EXPECT_EQ(r.card.masked, "masked-worker");
+  EXPECT_EQ(r.card.region, 50);
+  EXPECT_TRUE(r.card.method.empty());
+  EXPECT_EQ(r.amount_fen, 0);
+  EXPECT_EQ(r.result, TxnResult::approved);
+  EXPECT_TRUE(r.reason.empty());
+  EXPECT_EQ(r.mode, AuthMode::offline);
+  // A re-sent request gives the same id (stored once); another request another id.
+  EXPECT_EQ(attendance_record(c).txn_id, r.txn_id);
+  ClockIn later = c;
+  later.req_id = "r-8";
+  EXPECT_NE(attendance_record(later).txn_id, r.txn_id);
+}
+
+TEST(Attendance, AnApprovedClockInIsRecordedOnce) {
+  Harness h;
+  AuthRequest req = Harness::request("site-1", "gate_site", "worker", 0);
+  req.credential.mac = "00ff";
+  const AuthResponse resp = h.decide(req);
+  ASSERT_EQ(resp.decision, Decision::approve);
+  ASSERT_EQ(resp.rule, "gate.clock_in");
+  const auto recs = h.records.records();
+  ASSERT_EQ(recs.size(), 1u);
+  const TxnRecord& r = recs[0];
+  EXPECT_EQ(r.kind, RecordKind::attendance);
+  EXPECT_EQ(r.terminal, "site-1");
+  EXPECT_EQ(r.site, "xiangkou");
+  EXPECT_EQ(r.scenario, "gate_site");
+  EXPECT_EQ(r.service_item, 5);
+  EXPECT_EQ(r.card.token, "tok-worker");
+  EXPECT_EQ(r.card.masked, "masked-worker");
+  EXPECT_EQ(r.ts_ms, kNoon);
+  EXPECT_EQ(r.req_id, req.req_id);
+  EXPECT_EQ(h.engine->stats().attendance_stored, 1u);
+  EXPECT_EQ(h.engine->stats().attendance_failed, 0u);
+}
+
+TEST(Attendance, DeclinedTapsAndPlainGatesRecordNothing) {
+  Harness h;
+  AuthRequest wrong_group = Harness::request("site-1", "gate_site", "staff", 0);
+  wrong_group.credential.mac = "00ff";
+  EXPECT_EQ(h.decide(wrong_group).reason, Reason::group_not_allowed);
+  AuthRequest lost = Harness::request("site-1", "gate_site", "lost", 0);
+  lost.credential.mac = "00ff";
+  EXPECT_EQ(h.decide(lost).reason, Reason::card_lost);
+  AuthRequest no_mac = Harness::request("site-1", "gate_site", "worker", 0);
+  EXPECT_EQ(h.decide(no_mac).reason, Reason::mac_required);
+  h.clock.set(shanghai_ms(2025, 6, 11, 21, 0));  // outside the site's hours
+  AuthRequest late = Harness::request("site-1", "gate_site", "worker", 0);
+  late.credential.mac = "00ff";
+  EXPECT_EQ(h.decide(late).reason, Reason::outside_hours);
+  h.clock.set(kNoon);
+  // A gate without clock_in opens without attendance.
+  const AuthResponse open = h.decide("campus-1", "gate_campus", "staff", 0);
+  EXPECT_EQ(open.rule, "gate.open");
+  EXPECT_TRUE(h.records.records().empty());
+  EXPECT_EQ(h.engine->stats().attendance_stored, 0u);
+}
+
+TEST(Attendance, AStoreThatRefusesIsCountedAndTheTapStillApproved) {
+  Harness h;
+  h.records.set_refuse(true);
+  AuthRequest req = Harness::request("site-1", "gate_site", "worker", 0);
+  req.credential.mac = "00ff";
+  EXPECT_EQ(h.decide(req).decision, Decision::approve);
+  h.records.set_refuse(false);
+  h.records.set_outcome(StoreOutcome::failed);
+  req.req_id = "r-again";
+  EXPECT_EQ(h.decide(req).decision, Decision::approve);
+  EXPECT_EQ(h.engine->stats().attendance_failed, 2u);
+  EXPECT_EQ(h.engine->stats().attendance_stored, 0u);
 }
 
 // ---- reload ----------------------------------------------------------------------------------

@@ -80,5 +80,35 @@ TEST(ApiJson, StatusCarriesLinksAndAlarms) {
   EXPECT_EQ(j["alarms"][0]["code"], "upstream_down");
 }
 
+TEST(ApiJson, StatusCarriesTheEngineCounters) {
+  StatusSnapshot s;
+  s.engine = EngineView{.decisions = 10,
+                        .approved = 8,
+                        .declined = 2,
+                        .online_asked = 6,
+                        .online_answered = 3,
+                        .online_timeout = 2,
+                        .online_link_down = 4,
+                        .online_error = 1,
+                        .offline_decided = 7,
+                        .pool_busy = 5,
+                        .attendance_stored = 11,
+                        .attendance_failed = 1};
+  const auto j = json::parse(status_json(s));
+  const auto& e = j["engine"];
+  EXPECT_EQ(e["decisions"], 10);
+  EXPECT_EQ(e["approved"], 8);
+  EXPECT_EQ(e["declined"], 2);
+  EXPECT_EQ(e["online"]["asked"], 6);
+  EXPECT_EQ(e["online"]["answered"], 3);
+  EXPECT_EQ(e["online"]["timeout"], 2);
+  EXPECT_EQ(e["online"]["link_down"], 4);
+  EXPECT_EQ(e["online"]["error"], 1);
+  EXPECT_EQ(e["offline_decided"], 7);
+  EXPECT_EQ(e["pool_busy"], 5);
+  EXPECT_EQ(e["attendance"]["stored"], 11);
+  EXPECT_EQ(e["attendance"]["failed"], 1);
+}
+
 }  // namespace
 }  // namespace yktgw::status

@@ -24,6 +24,18 @@ StatusSnapshot sample() {
   s.auth_latency.counts[3] = 5;  // <= 1 ms
   s.auth_latency.counts[kLatencyBuckets - 1] = 1;
   s.auth_latency.sum_us = 20'000'000;
+  s.engine = EngineView{.decisions = 12,
+                        .approved = 9,
+                        .declined = 3,
+                        .online_asked = 6,
+                        .online_answered = 3,
+                        .online_timeout = 2,
+                        .online_link_down = 4,
+                        .online_error = 1,
+                        .offline_decided = 7,
+                        .pool_busy = 5,
+                        .attendance_stored = 11,
+                        .attendance_failed = 1};
   s.txn_received = 8;
   s.txn_stored = 7;
   s.txn_duplicate = 1;
@@ -70,6 +82,31 @@ TEST(Metrics, CountersGaugesAndLabels) {
             "1");
   EXPECT_NE(m.find("# TYPE yktgw_auth_latency_seconds histogram\n"), std::string::npos);
   EXPECT_NE(m.find("# TYPE yktgw_auth_requests_total counter\n"), std::string::npos);
+}
+
+TEST(Metrics, EngineOnlineCountersHaveStableNames) {
+  const std::string m = format_metrics(sample());
+  EXPECT_EQ(value_of(m, "yktgw_engine_decisions_total{decision=\"approve\"}"), "9");
+  EXPECT_EQ(value_of(m, "yktgw_engine_decisions_total{decision=\"decline\"}"), "3");
+  EXPECT_EQ(value_of(m, "yktgw_engine_online_asked_total"), "6");
+  EXPECT_EQ(value_of(m, "yktgw_engine_online_outcomes_total{outcome=\"answered\"}"), "3");
+  EXPECT_EQ(value_of(m, "yktgw_engine_online_outcomes_total{outcome=\"timeout\"}"), "2");
+  EXPECT_EQ(value_of(m, "yktgw_engine_online_outcomes_total{outcome=\"link_down\"}"), "4");
+  EXPECT_EQ(value_of(m, "yktgw_engine_online_outcomes_total{outcome=\"error\"}"), "1");
+  EXPECT_EQ(value_of(m, "yktgw_engine_offline_decisions_total"), "7");
+  EXPECT_EQ(value_of(m, "yktgw_engine_pool_busy_total"), "5");
+  EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"stored\"}"), "11");
+  EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"failed\"}"), "1");
+  for (const char* family :
+       {"yktgw_engine_decisions_total", "yktgw_engine_online_asked_total",
+        "yktgw_engine_online_outcomes_total", "yktgw_engine_offline_decisions_total",
+        "yktgw_engine_pool_busy_total", "yktgw_engine_attendance_records_total"}) {
+    EXPECT_NE(m.find(std::string("# TYPE ") + family + " counter\n"), std::string::npos) << family;
+  }
+  // Present at zero too, so a dashboard's rate() has a series from the start.
+  const std::string zero = format_metrics(StatusSnapshot{});
+  EXPECT_EQ(value_of(zero, "yktgw_engine_online_outcomes_total{outcome=\"timeout\"}"), "0");
+  EXPECT_EQ(value_of(zero, "yktgw_engine_online_asked_total"), "0");
 }
 
 TEST(Metrics, HistogramBucketsAreCumulative) {

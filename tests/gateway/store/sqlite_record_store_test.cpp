@@ -328,8 +328,8 @@ TEST(SqliteRecordStore, FreshFileGetsSchemaVersionOne) {
     ASSERT_TRUE(store);
   }
   Reader reader(dir.file("txn.db"));
-  EXPECT_EQ(reader.scalar("PRAGMA user_version"), 2);
-  EXPECT_EQ(static_cast<std::int64_t>(SqliteRecordStore::migrations().size()), 2);
+  EXPECT_EQ(reader.scalar("PRAGMA user_version"), 3);
+  EXPECT_EQ(static_cast<std::int64_t>(SqliteRecordStore::migrations().size()), 3);
   EXPECT_EQ(reader.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'txn'"), 1);
 }
 
@@ -346,7 +346,47 @@ TEST(SqliteRecordStore, ReopeningKeepsRecordsAndDuplicateDetection) {
   ASSERT_TRUE(store->submit(record("ct-1", "1"), outcomes.add()));
   store->flush();
   EXPECT_EQ(outcomes.get().at(0), StoreOutcome::duplicate);
-  EXPECT_EQ(Reader(dir.file("txn.db")).scalar("PRAGMA user_version"), 2);
+  EXPECT_EQ(Reader(dir.file("txn.db")).scalar("PRAGMA user_version"), 3);
+}
+
+TEST(SqliteRecordStore, KeepsTheKindOfARecord) {
+  TempDir dir;
+  auto store = open_store(options_for(dir.file("txn.db")));
+  ASSERT_TRUE(store);
+  TxnRecord att = record("gt-1", "attendance@1718000000000@r-1");
+  att.kind = RecordKind::attendance;
+  ASSERT_TRUE(store->submit(record("gt-1", "gt-1:1"), nullptr));
+  ASSERT_TRUE(store->submit(att, nullptr));
+  store->flush();
+  Reader reader(dir.file("txn.db"));
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM txn WHERE kind = 'txn'"), 1);
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM txn WHERE kind = 'attendance'"), 1);
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM txn WHERE kind = 'attendance' AND "
+                          "txn_id = 'attendance@1718000000000@r-1'"),
+            1);
+}
+
+TEST(SqliteRecordStore, AVersionTwoFileGetsKindTxnForItsRows) {
+  TempDir dir;
+  const std::string path = dir.file("txn.db");
+  {
+    auto db = sqlite::Database::open(path, true);
+    ASSERT_TRUE(db.ok());
+    const auto& m = SqliteRecordStore::migrations();
+    ASSERT_TRUE(
+        sqlite::migrate(*db, std::vector<std::string_view>(m.begin(), m.begin() + 2), path).ok());
+    ASSERT_TRUE(db->exec("INSERT INTO txn (terminal, txn_id, req_id, site, scenario, ts_ms, "
+                         "received_ms, cred_type, card_token, card_masked, cred_method, "
+                         "amount_fen, result, reason) VALUES ('ct-1', 'ct-1:1', '', 'x', "
+                         "'canteen', 1, 1, 'card', '', '', '', 100, 'approved', '')")
+                    .ok());
+  }
+  auto store = open_store(options_for(path));
+  ASSERT_TRUE(store);
+  store->close();
+  Reader reader(path);
+  EXPECT_EQ(reader.scalar("PRAGMA user_version"), 3);
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM txn WHERE kind = 'txn'"), 1);
 }
 
 TEST(SqliteRecordStore, RefusesASchemaNewerThanTheCode) {

@@ -87,6 +87,31 @@ TEST(ReceivedStore, SharesAFileThatUsesUserVersionForItsOwnTables) {
   EXPECT_EQ(count_received(dir.file("platform.db"))->at(0).unique, 2u);
 }
 
+TEST(ReceivedStore, KeepsTheKindAndCountsByKind) {
+  testing::TempDir dir("received");
+  {
+    auto store = ReceivedStore::open(dir.file("p.db"));
+    ASSERT_TRUE(store) << store.error().message;
+    auto batch = records(1, 4, "gw1");
+    batch[1].record.kind = RecordKind::attendance;
+    batch[1].record.txn_id = "attendance@1@r-2";
+    EXPECT_EQ(*store->accept("district", "gw1", "gw1-district-1-4", batch, 5),
+              (AcceptCounts{4, 0}));
+  }
+  auto all = count_received(dir.file("p.db"));
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].unique, 4u);
+  auto att = count_received(dir.file("p.db"), "attendance");
+  ASSERT_TRUE(att) << att.error().message;
+  ASSERT_EQ(att->size(), 1u);
+  EXPECT_EQ((*att)[0].unique, 1u);
+  auto txn = count_received(dir.file("p.db"), "txn");
+  ASSERT_TRUE(txn);
+  ASSERT_EQ(txn->size(), 1u);
+  EXPECT_EQ((*txn)[0].unique, 3u);
+}
+
 TEST(ReceivedStore, CountOnAFileWithoutTheTables) {
   testing::TempDir dir("received");
   {
