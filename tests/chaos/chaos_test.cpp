@@ -290,18 +290,19 @@ class Chaos : public ::testing::Test {
   }
 
   // Checks the simulator's end state against the platform and prints the figures.
-  void expect_nothing_lost(const SimSummary& s, const std::string& scenario) {
+  // `others`: records the test itself sent besides the simulator's.
+  void expect_nothing_lost(const SimSummary& s, const std::string& scenario, long long others = 0) {
     ASSERT_TRUE(s.parsed) << tail(s.raw);
     EXPECT_EQ(s.txn_pending, 0) << "records never acked";
     EXPECT_EQ(s.txn_acked, s.txn_sent);
     EXPECT_GT(s.txn_sent, 0);
-    ASSERT_TRUE(wait_platform(s.txn_sent, 90s))
-        << platform_->count().first << " of " << s.txn_sent << " at the platform\n"
+    ASSERT_TRUE(wait_platform(s.txn_sent + others, 90s))
+        << platform_->count().first << " of " << s.txn_sent + others << " at the platform\n"
         << tail(read_file(files_.log));
     // A little longer: anything beyond the records the terminals created would be a defect.
     std::this_thread::sleep_for(500ms);
     const auto [unique, duplicates] = platform_->count();
-    EXPECT_EQ(unique, s.txn_sent) << "distinct records at the platform";
+    EXPECT_EQ(unique, s.txn_sent + others) << "distinct records at the platform";
     std::printf(
         "%s: %lld requests (p99 %.1f ms, %lld timed out), %lld records created, %lld resent, "
         "%lld acked (%lld as duplicate), platform %lld distinct + %lld duplicate receptions\n",
@@ -509,6 +510,10 @@ TEST_F(Chaos, PlatformDownThenBackBacklogDrainsInOrder) {
 
 // ---- disk full --------------------------------------------------------------------------------
 
+// The data directory's file system fills up under load (the simulator's terminals plus a burst
+// from one test terminal): commits fail, nothing is acked that is not committed, the status
+// API shows the store_failed alarm, auth requests are still answered; once space frees the
+// terminals' resends are committed and acked, and the alarm clears.
 TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   fs::create_directories(files_.data_dir);
   if (mount("tmpfs", files_.data_dir.c_str(), "tmpfs", 0, "size=24m,mode=0750") != 0) {
@@ -521,6 +526,23 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   } unmount{files_.data_dir};
   configure();
   ASSERT_TRUE(start_gateway());
+  httplib::Client http("127.0.0.1", files_.status_port);
+  http.set_read_timeout(5, 0);
+  auto alarms = [&] {
+    std::set<std::string> codes;
+    if (auto r = http.Get("/api/v1/status"); r && r->status == 200) {
+      const json j = json::parse(r->body, nullptr, false);
+      if (j.is_object() && j.contains("alarms")) {
+        for (const auto& a : j["alarms"]) codes.insert(a.value("code", ""));
+      }
+    }
+    return codes;
+  };
+  auto joined = [](const std::set<std::string>& codes) {
+    std::string out;
+    for (const auto& c : codes) out += (out.empty() ? "" : ",") + c;
+    return out.empty() ? std::string("none") : out;
+  };
   TestClient t(broker_->uri(), "ct-disk", {"ykt/v1/" + kSite + "/ct-disk/txn/ack"});
   const std::string card = citizen_number("50015619900101123");
   auto acked = [&](const std::string& id, std::chrono::milliseconds within) {
@@ -531,6 +553,12 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   };
   t.publish("ykt/v1/" + kSite + "/ct-disk/txn", txn_json("ct-disk", "ct-disk:1", card));
   ASSERT_TRUE(acked("ct-disk:1", 5s));
+  EXPECT_EQ(alarms().count("store_failed"), 0u);
+
+  // 8 terminals, 100 taps a second, each reported as a record, throughout.
+  constexpr int kLoadSeconds = 14;
+  Load load(broker_->uri(), dir_ + "/sim.out", kLoadSeconds, 8, 100);
+  std::this_thread::sleep_for(2s);
 
   // Fill the file system to the last byte.
   const std::string ballast = files_.data_dir + "/ballast";
@@ -545,6 +573,7 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
     while (out.put('\0')) {
     }
   }
+  const auto full_at = Steady::now();
   // Acks stop: a burst of records needs new pages, which cannot be written; those records are
   // not acked (the terminal keeps them) and the gateway says why. Some may still be acked if
   // they fit into space SQLite already holds (a reused WAL): an ack always means committed.
@@ -554,7 +583,19 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   for (int i = 0; i < kBurst; ++i) {
     t.publish("ykt/v1/" + kSite + "/ct-disk/txn", txn_json("ct-disk", id_of(i), card));
   }
-  std::this_thread::sleep_for(3s);
+  // The alarm is raised on the status API while the disk is full (the status is sampled once a
+  // second), and stays while it is full.
+  std::set<std::string> while_full;
+  EXPECT_TRUE(eventually(
+      [&] {
+        while_full = alarms();
+        return while_full.count("store_failed") > 0;
+      },
+      10s, 250ms))
+      << "alarms while full: " << joined(while_full) << "\n"
+      << tail(read_file(files_.log));
+  const double raised_s = std::chrono::duration<double>(Steady::now() - full_at).count();
+  std::this_thread::sleep_for(2s);
   std::set<std::string> acked_ids;
   auto collect = [&] {
     for (const auto& m : t.drain()) {
@@ -565,6 +606,8 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   };
   collect();
   const std::size_t acked_while_full = acked_ids.size();
+  const std::set<std::string> still_full = alarms();
+  EXPECT_EQ(still_full.count("store_failed"), 1u) << "alarms: " << joined(still_full);
   EXPECT_LT(acked_while_full, static_cast<std::size_t>(kBurst)) << "acks did not stop";
   EXPECT_TRUE(gateway_->process().running()) << tail(read_file(files_.log));
   EXPECT_GT(count_of(read_file(files_.log), "disk is full"), alarms_before)
@@ -573,10 +616,12 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   TestClient a(broker_->uri(), "ct-auth", {"ykt/v1/" + kSite + "/ct-auth/auth/resp"});
   a.publish("ykt/v1/" + kSite + "/ct-auth/auth/req", auth_req_json("ct-auth", "full", card));
   EXPECT_TRUE(a.wait_for([](const Received&) { return true; }, 5s).has_value());
+  const double full_s = std::chrono::duration<double>(Steady::now() - full_at).count();
 
-  // Space frees: the terminal resends what was not acked, and all of it is acked.
+  // Space frees: the terminals resend what was not acked, and all of it is acked.
   fs::remove(ballast);
   fs::remove(ballast + "-tail");
+  const auto freed_at = Steady::now();
   for (int attempt = 0; attempt < 20 && acked_ids.size() < kBurst; ++attempt) {
     for (int i = 0; i < kBurst; ++i) {
       if (!acked_ids.count(id_of(i))) {
@@ -586,14 +631,29 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
     std::this_thread::sleep_for(1s);
     collect();
   }
-  std::printf(
-      "disk full: %zu of %d records acked while full, all %zu acked after space came back\n",
-      acked_while_full, kBurst, acked_ids.size());
+  // The next commit succeeds and the alarm goes.
+  std::set<std::string> after;
+  EXPECT_TRUE(eventually(
+      [&] {
+        after = alarms();
+        return after.count("store_failed") == 0;
+      },
+      10s, 250ms))
+      << "alarms after space freed: " << joined(after);
+  const double cleared_s = std::chrono::duration<double>(Steady::now() - freed_at).count();
   EXPECT_EQ(acked_ids.size(), static_cast<std::size_t>(kBurst)) << tail(read_file(files_.log));
   EXPECT_EQ(sqlite_value(files_.data_dir + "/records.db",
                          "SELECT count(*) FROM txn WHERE terminal = 'ct-disk'"),
             kBurst + 1);
-  EXPECT_TRUE(wait_platform(kBurst + 1, 30s));
+  const SimSummary s = load.finish(std::chrono::seconds(kLoadSeconds + 60));
+  ASSERT_NO_FATAL_FAILURE(expect_nothing_lost(s, "disk full under load", kBurst + 1));
+  EXPECT_GT(s.txn_resent, 0) << "the terminals never had to resend";
+  std::printf(
+      "disk full: alarms %s raised %.1f s after the disk filled (%s after %.1f s); %zu of the %d "
+      "burst records acked while full; all %zu acked after space came back, alarm gone %.1f s "
+      "after; the simulator's terminals resent %lld times\n",
+      joined(while_full).c_str(), raised_s, joined(still_full).c_str(), full_s, acked_while_full,
+      kBurst, acked_ids.size(), cleared_s, s.txn_resent);
   gateway_.reset();
   expect_databases_intact();
 }
