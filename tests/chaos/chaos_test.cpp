@@ -347,8 +347,8 @@ TEST_F(Chaos, KillNineAtRandomMomentsLosesNoAckedRecord) {
   // batches in flight, each at most this many records. Set here so that the bound below
   // follows from the configuration.
   constexpr int kBatchRecords = 100, kBatchesInFlight = 4;
-  gateway_args_ = {"--set", "upstream.batch_max_records=" + std::to_string(kBatchRecords),
-                   "--set", "district.batch_max_inflight=" + std::to_string(kBatchesInFlight)};
+  gateway_args_ = {"--set", "upstream.batch_max_records=" + std::to_string(kBatchRecords), "--set",
+                   "district.batch_max_inflight=" + std::to_string(kBatchesInFlight)};
   configure();
   ASSERT_TRUE(start_gateway());
   Load load(broker_->uri(), dir_ + "/sim.out", seconds, 8, kRate, 15);
@@ -430,8 +430,8 @@ TEST_F(Chaos, BrokerKilledAndRestartedTerminalsResendsAreAbsorbed) {
     {
       WriteLock lock(files_.data_dir + "/records.db");
       ASSERT_TRUE(lock.held()) << "could not take records.db's write lock";
-      const long long stored = sqlite_value(files_.data_dir + "/records.db",
-                                            "SELECT count(*) FROM txn");
+      const long long stored =
+          sqlite_value(files_.data_dir + "/records.db", "SELECT count(*) FROM txn");
       std::this_thread::sleep_for(kAcksWithheld);
       broker_->kill();
       withheld -= stored;
@@ -447,9 +447,10 @@ TEST_F(Chaos, BrokerKilledAndRestartedTerminalsResendsAreAbsorbed) {
   }
   const SimSummary s = load.finish(std::chrono::seconds(seconds + 60));
   ASSERT_NO_FATAL_FAILURE(expect_nothing_lost(s, "broker restarted"));
-  std::printf("broker restarted: %lld records committed while their acks were withheld or the "
-              "broker away\n",
-              withheld);
+  std::printf(
+      "broker restarted: %lld records committed while their acks were withheld or the "
+      "broker away\n",
+      withheld);
   EXPECT_GT(withheld, 0) << "no record was in flight when the broker went away";
   EXPECT_GT(s.disconnects, 0) << "the terminals never noticed the broker going away";
   // The resends were absorbed: those for records already stored were acked as such, the
@@ -474,8 +475,8 @@ TEST_F(Chaos, PlatformDownThenBackBacklogDrainsInOrder) {
   const int outage_s = long_mode() ? 120 : 6;
   const int seconds = outage_s + 6;
   constexpr int kBatchRecords = 100, kBatchesInFlight = 4;
-  gateway_args_ = {"--set", "upstream.batch_max_records=" + std::to_string(kBatchRecords),
-                   "--set", "district.batch_max_inflight=" + std::to_string(kBatchesInFlight)};
+  gateway_args_ = {"--set", "upstream.batch_max_records=" + std::to_string(kBatchRecords), "--set",
+                   "district.batch_max_inflight=" + std::to_string(kBatchesInFlight)};
   configure();
   ASSERT_TRUE(start_gateway());
   Load load(broker_->uri(), dir_ + "/sim.out", seconds, 8, 200);

@@ -6,8 +6,8 @@
 // Real parts only: Mosquitto, yktgw, yktgw-sim, ykt-platform-sim.
 //
 // Once the load has ended and the outbox is drained, the gateway stays idle for a tenth of the
-// run (at least 15 s) and is sampled on: nothing may grow then, not the files, not memory, not
-// the descriptors. (records.db keeps its records for store.retention_days, whole days, so
+// run (at least 15 s) and is sampled on: nothing may grow then, not the files, not the
+// descriptors, and memory by no more than a few pages. (records.db keeps its records for store.retention_days, whole days, so
 // under load it grows with them; flat is what it must be once nothing new comes.)
 //
 // YKTGW_SOAK_S sets the run's length in seconds, load and idle window together (default 150;
@@ -238,18 +238,22 @@ TEST(Soak, MemoryDescriptorsAndFilesStayFlatUnderSteadyLoad) {
       "soak idle: %zu samples over %d s after the drain: records.db %lld bytes, its WAL %lld, "
       "outbox.db %lld, its WAL %lld (growth %lld bytes); RSS %lld..%lld KiB (growth %lld KiB); "
       "%d descriptors (growth %lld); records stored during the window %lld\n",
-      idle.size(), idle_s, i0.records_db, i0.records_wal, i0.outbox_db, i0.outbox_wal,
-      idle_files, idle_rss_min, i0.rss_kib + idle_rss, idle_rss, i0.fds, idle_fds,
+      idle.size(), idle_s, i0.records_db, i0.records_wal, i0.outbox_db, i0.outbox_wal, idle_files,
+      idle_rss_min, i0.rss_kib + idle_rss, idle_rss, i0.fds, idle_fds,
       idle.back().stored - i0.stored);
   EXPECT_EQ(idle.back().stored, i0.stored) << "records were stored with the terminals gone";
   EXPECT_EQ(idle_files, 0) << "the SQLite files grew with nothing to store";
   EXPECT_EQ(idle_fds, 0) << "descriptors opened while idle";
-  // Under ASan freed memory sits in a quarantine and is not reused for a while, so every
-  // status request touches fresh pages: there the window only has to stay small.
+  // Memory is counted in pages, and an idle gateway still runs its timers, heartbeats (5 a
+  // second here) and the status requests of this test: a page or two may be touched for the
+  // first time (4 KiB was seen once in four runs). 64 KiB stays below what a leak of 1 KiB per
+  // heartbeat would add over the 15 s. Under ASan freed memory sits in a quarantine and is not
+  // reused for a while, so every request touches fresh pages: there the window only has to
+  // stay small.
 #if defined(__SANITIZE_ADDRESS__)
   constexpr long long kIdleRssSlackKib = 8 * 1024;
 #else
-  constexpr long long kIdleRssSlackKib = 0;
+  constexpr long long kIdleRssSlackKib = 64;
 #endif
   EXPECT_LE(idle_rss, kIdleRssSlackKib) << "resident memory grew while idle";
 

@@ -494,9 +494,8 @@ TEST(TerminalRateLimit, OneFloodingTerminalDoesNotSlowTheOthers) {
   const double flood_cost_ms = unlimited.others.p99_ms - quiet.p99_ms;
   if (unlimited.others.p99_ms > 3 * quiet.p99_ms && flood_cost_ms > 10.0) {
     EXPECT_LT(limited.others.p99_ms, quiet.p99_ms + flood_cost_ms / 2)
-        << "the limit did not take the flood's cost away: quiet " << quiet.p99_ms
-        << " ms, limited " << limited.others.p99_ms << " ms, unlimited "
-        << unlimited.others.p99_ms << " ms";
+        << "the limit did not take the flood's cost away: quiet " << quiet.p99_ms << " ms, limited "
+        << limited.others.p99_ms << " ms, unlimited " << unlimited.others.p99_ms << " ms";
   } else {
     std::printf(
         "rate limit: without the limit the flood did not clearly slow the others this time "
