@@ -448,7 +448,8 @@ TEST(TerminalRateLimit, OneFloodingTerminalDoesNotSlowTheOthers) {
   const std::string card = citizen_number("50015619900101123");
   GatewayFiles f = write_gateway_config(dir, broker.uri(), kSite);
 
-  // Without the limit, for comparison (printed, not asserted: it depends on the machine).
+  // Without the limit, for comparison. How much the flood slows the others then depends on the
+  // machine: on an idle box hardly at all, on a busy one by tens to hundreds of milliseconds.
   FloodRun unlimited;
   {
     Gateway gw(f);
@@ -482,9 +483,25 @@ TEST(TerminalRateLimit, OneFloodingTerminalDoesNotSlowTheOthers) {
   EXPECT_LE(limited.flood_answered - limited.flood_limited,
             static_cast<long long>(kRate * (flood_seconds + 2)) + kBurst);
   EXPECT_LE(limited.flood_limited, static_cast<long long>(flood_seconds) + 3);
-  // Generous: the machine is shared, and the flood still costs the broker and the gateway's
-  // network thread their share of the two cores.
-  EXPECT_LE(limited.others.p99_ms, std::max(4 * quiet.p99_ms, quiet.p99_ms + 200.0));
+  // With the limit the flood still costs the broker and the gateway's network thread their
+  // share of the two cores, and the machine is shared: a scheduler stall of some tens of
+  // milliseconds lands on a handful of the 500 requests, which is the p99. Within twice the
+  // quiet p99 or 50 ms above it.
+  EXPECT_LE(limited.others.p99_ms, std::max(2 * quiet.p99_ms, quiet.p99_ms + 50.0))
+      << "quiet " << quiet.p99_ms << " ms, limited " << limited.others.p99_ms << " ms";
+  // When the flood clearly slowed the others without the limit (p99 over three times the quiet
+  // one and 10 ms more), the limit must take at least half of that delay away.
+  const double flood_cost_ms = unlimited.others.p99_ms - quiet.p99_ms;
+  if (unlimited.others.p99_ms > 3 * quiet.p99_ms && flood_cost_ms > 10.0) {
+    EXPECT_LT(limited.others.p99_ms, quiet.p99_ms + flood_cost_ms / 2)
+        << "the limit did not take the flood's cost away: quiet " << quiet.p99_ms << " ms, limited "
+        << limited.others.p99_ms << " ms, unlimited " << unlimited.others.p99_ms << " ms";
+  } else {
+    std::printf(
+        "rate limit: without the limit the flood did not clearly slow the others this time "
+        "(p99 %.2f ms against %.2f ms quiet); compared with the quiet run only\n",
+        unlimited.others.p99_ms, quiet.p99_ms);
+  }
   EXPECT_NE(gw.log().find("reason=rate_limited terminal=ct-flood"), std::string::npos);
 }
 
