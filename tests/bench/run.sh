@@ -184,8 +184,9 @@ SERVER_PUBLIC=$("$BIN/ykt-platform-sim" keygen --out "$RUN/district-server.key" 
 "$BIN/yktgw" keygen curve --out "$RUN/district-client.key" >/dev/null
 install -m 600 config/dev-keys/terminal-mac.keys "$RUN/terminal-mac.keys"
 
+PLATFORM_RUN=()  # a prefix for the platform's command line (a scheduling class)
 start_platform() {
-  "$BIN/ykt-platform-sim" serve --zmq "tcp://127.0.0.1:$ZMQ_PORT" --http "127.0.0.1:$HTTP_PORT" \
+  "${PLATFORM_RUN[@]}" "$BIN/ykt-platform-sim" serve --zmq "tcp://127.0.0.1:$ZMQ_PORT" --http "127.0.0.1:$HTTP_PORT" \
     --server-key-file "$RUN/district-server.key" --hmac-key-file "$RUN/hmac.key" \
     --population-seed 42 --cards 2000 --db "$RUN/platform.db" \
     --feed-key-file config/dev-keys/platform-feed.key.pem >>"$RUN/platform.out" 2>&1 &
@@ -271,59 +272,75 @@ district_backlog_counted() {
 for _ in $(seq 1 600); do [ "$(district_backlog)" = 0 ] && break; sleep 0.5; done
 run_bench drain_baseline "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" \
   --terminals $AUTH_TERMINALS --rate $DRAIN_RATE --max-s 5 --name auth_no_backlog
-log "platform down; building a backlog of $BACKLOG records"
-stop_proc platform
-run_bench backlog_ingest "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
-  --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $BACKLOG --name backlog_ingest \
-  --records-per-message $BULK_RECORDS
-BEFORE=$(district_backlog_counted)
-log "district backlog before the platform returns: ${BEFORE:-?} records"
-if [ -z "$BEFORE" ] || [ "$BEFORE" -lt "$BACKLOG" ]; then
-  fail "district backlog ${BEFORE:-unknown} is below the $BACKLOG records ingested"
-fi
-STOP_FILE=$RUN/drain.done
-"$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" --terminals $AUTH_TERMINALS \
-  --rate $DRAIN_RATE --max-s 600 --until-file "$STOP_FILE" --name auth_during_drain \
-  --baseline-p50 "$(value_of auth_no_backlog_p50 | grep . || echo 0)" \
-  --baseline-p99 "$(value_of auth_no_backlog_p99 | grep . || echo 0)" \
-  >"$LOGS/drain_auth.out" 2>"$LOGS/drain_auth.err" &
-PIDS[openloop]=$!
-# The same open loop against the bare echo responder, in the same window: what the machine
-# itself does to a round trip while the platform simulator stores the backlog on these cores.
-"$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$ECHO_SITE" --terminals $AUTH_TERMINALS \
-  --rate $DRAIN_RATE --max-s 600 --until-file "$STOP_FILE" --name echo_during_drain \
-  >"$LOGS/drain_echo.out" 2>"$LOGS/drain_echo.err" &
-PIDS[openloop_echo]=$!
-# The open loops are connected and sending before the platform returns.
-for f in drain_auth drain_echo; do
-  for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/$f.out" && break; sleep 0.1; done
-done
-sleep 1
-T0=$(date +%s.%N)
-start_platform || fail "ykt-platform-sim did not restart"
-DRAINED=0
-for _ in $(seq 1 1200); do
-  b=$(district_backlog)
-  if [ "$b" = 0 ]; then DRAINED=1; break; fi
-  sleep 0.25
-done
-T1=$(date +%s.%N)
-touch "$STOP_FILE"
-if ! wait "${PIDS[openloop]}"; then fail "open loop during the drain failed"; fi
-unset "PIDS[openloop]"
-if ! wait "${PIDS[openloop_echo]}"; then fail "echo open loop during the drain failed"; fi
-unset "PIDS[openloop_echo]"
-figures_of "$LOGS/drain_auth.out"
-figures_of "$LOGS/drain_echo.out"
-figure auth_during_drain_p99_vs_echo "$(value_of auth_during_drain_p99)" ms \
-  "$(value_of echo_during_drain_p99)"
-if [ $DRAINED = 1 ]; then
-  figure e2e_drain_backlog_records "$BEFORE" records
-  figure e2e_drain_platform_up_to_empty "$(awk "BEGIN{printf \"%.2f\", $T1 - $T0}")" s
-  figure e2e_drain_records_per_s "$(awk "BEGIN{printf \"%.0f\", $BEFORE / ($T1 - $T0)}")" records/s
-else
-  fail "the district backlog did not drain within 300 s (left: $(district_backlog))"
-fi
+# drain_round SUFFIX [PLATFORM_SCHED]: the platform goes down, a backlog of $BACKLOG records
+# builds up, the platform returns and the backlog drains while the same open loop runs against the
+# gateway and against the bare echo. PLATFORM_SCHED "idle" runs the platform simulator at the idle
+# scheduling class, so it takes only CPU nothing else wants: in the field the platform is another
+# machine, and this round shows the terminals' round trips without its storage work on these two
+# cores. The round without it is the worst case of both on one box.
+drain_round() {
+  local suf=$1 sched=${2:-}
+  log "platform down; building a backlog of $BACKLOG records${sched:+ (platform at $sched priority on return)}"
+  stop_proc platform
+  run_bench "backlog_ingest$suf" "$BENCH/mqtt_bench" ingest --broker "$MQTT" --site "$SITE" \
+    --terminals $INGEST_TERMINALS --window $INGEST_WINDOW --count $BACKLOG \
+    --name "backlog_ingest$suf" --records-per-message $BULK_RECORDS
+  local before
+  before=$(district_backlog_counted)
+  log "district backlog before the platform returns: ${before:-?} records"
+  if [ -z "$before" ] || [ "$before" -lt "$BACKLOG" ]; then
+    fail "district backlog ${before:-unknown} is below the $BACKLOG records ingested"
+  fi
+  local stop_file=$RUN/drain$suf.done
+  "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$SITE" --terminals $AUTH_TERMINALS \
+    --rate $DRAIN_RATE --max-s 600 --until-file "$stop_file" --name "auth_during_drain$suf" \
+    --baseline-p50 "$(value_of auth_no_backlog_p50 | grep . || echo 0)" \
+    --baseline-p99 "$(value_of auth_no_backlog_p99 | grep . || echo 0)" \
+    >"$LOGS/drain_auth$suf.out" 2>"$LOGS/drain_auth$suf.err" &
+  PIDS[openloop]=$!
+  # The same open loop against the bare echo responder, in the same window: what the machine
+  # itself does to a round trip while the backlog drains.
+  "$BENCH/mqtt_bench" openloop --broker "$MQTT" --site "$ECHO_SITE" --terminals $AUTH_TERMINALS \
+    --rate $DRAIN_RATE --max-s 600 --until-file "$stop_file" --name "echo_during_drain$suf" \
+    >"$LOGS/drain_echo$suf.out" 2>"$LOGS/drain_echo$suf.err" &
+  PIDS[openloop_echo]=$!
+  # The open loops are connected and sending before the platform returns.
+  local f
+  for f in "drain_auth$suf" "drain_echo$suf"; do
+    for _ in $(seq 1 300); do grep -qs "open loop running" "$LOGS/$f.out" && break; sleep 0.1; done
+  done
+  sleep 1
+  local t0 t1 drained=0 b
+  t0=$(date +%s.%N)
+  PLATFORM_RUN=()
+  [ "$sched" = idle ] && PLATFORM_RUN=(chrt --idle 0)
+  start_platform || fail "ykt-platform-sim did not restart"
+  PLATFORM_RUN=()
+  for _ in $(seq 1 1200); do
+    b=$(district_backlog)
+    if [ "$b" = 0 ]; then drained=1; break; fi
+    sleep 0.25
+  done
+  t1=$(date +%s.%N)
+  touch "$stop_file"
+  if ! wait "${PIDS[openloop]}"; then fail "open loop during the drain failed"; fi
+  unset "PIDS[openloop]"
+  if ! wait "${PIDS[openloop_echo]}"; then fail "echo open loop during the drain failed"; fi
+  unset "PIDS[openloop_echo]"
+  figures_of "$LOGS/drain_auth$suf.out"
+  figures_of "$LOGS/drain_echo$suf.out"
+  figure "auth_during_drain${suf}_p99_vs_echo" "$(value_of "auth_during_drain${suf}_p99")" ms \
+    "$(value_of "echo_during_drain${suf}_p99")"
+  if [ $drained = 1 ]; then
+    figure "e2e_drain${suf}_backlog_records" "$before" records
+    figure "e2e_drain${suf}_platform_up_to_empty" "$(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")" s
+    figure "e2e_drain${suf}_records_per_s" "$(awk "BEGIN{printf \"%.0f\", $before / ($t1 - $t0)}")" records/s
+  else
+    fail "the district backlog did not drain within 300 s (left: $(district_backlog))"
+  fi
+}
+drain_round ""
+drain_round _platform_idle idle
 figure gateway_hwm_after_drain "$(mem_mib "$GW_PID" VmHWM)" MiB "$(value_of gateway_hwm_idle)"
 
 # ---- results
@@ -348,6 +365,8 @@ REQUIRED=(
   gateway_rss_idle gateway_hwm_idle gateway_hwm_under_load
   auth_no_backlog_p99 auth_during_drain_p50 auth_during_drain_p99 e2e_drain_platform_up_to_empty
   echo_during_drain_p99 auth_during_drain_p99_vs_echo
+  auth_during_drain_platform_idle_p99 echo_during_drain_platform_idle_p99
+  auth_during_drain_platform_idle_p99_vs_echo e2e_drain_platform_idle_platform_up_to_empty
 )
 for name in "${REQUIRED[@]}"; do
   awk -v n="$name" '$2 == n {found=1} END{exit !found}' "$LOGS/all.figures" ||
