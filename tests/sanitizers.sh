@@ -5,7 +5,12 @@
 #   build-tsan   everything with -fsanitize=thread; runs the tests of the concurrent parts
 #                (dispatcher, store writer, forwarder and housekeeper, links, worker pools,
 #                caches, card-list updater, policy counters, status server)
-# Any report fails the run (halt_on_error / exitcode). On 2 shared cores: building build-asan
+# Any report fails the run (halt_on_error / exitcode). The gateway, simulator and platform
+# processes the tests start are sanitized too, but a test does not see how they end (the
+# harness stops them and moves on), so after each run their output files are searched as well:
+# <build>/test-runs (each test's directory with the children's *.out files, and
+# test-runs/commands/ with the captured output of every command that failed or reported) and
+# <build>/browser-test/run. On 2 shared cores: building build-asan
 # about 25 min and its 976 tests about 10 min; build-tsan about 10 min and its tests 1 min
 # (docs/RELIABILITY.md section 4), which is why tests/run.sh only runs it with
 # YKTGW_SANITIZERS=1.
@@ -32,6 +37,25 @@ if command -v ccache >/dev/null; then
 fi
 suppressions=$PWD/tests/sanitizers
 
+# Reports the children left in their output files under build dir $1; prints each file.
+child_reports() {
+  local found=0 d
+  for d in "$1/test-runs" "$1/browser-test/run"; do
+    [ -d "$d" ] || continue
+    if grep -rlaE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' \
+      "$d" >"$1/child-reports.txt"; then
+      found=1
+      while read -r f; do
+        echo "sanitizers: report in a child's output: $f" >&2
+        grep -aE -m 3 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$f" >&2
+      done <"$1/child-reports.txt"
+    fi
+  done
+  return $found
+}
+
+failed=()
+
 for s in $SANITIZERS; do
   case $s in
     asan)
@@ -54,17 +78,25 @@ for s in $SANITIZERS; do
   echo "sanitizers: $s build in $dir"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYKTGW_SANITIZE="$flags" \
     "${launcher[@]}" >/dev/null
+  # Only this run's children count.
+  rm -rf "$dir/test-runs" "$dir/browser-test/run"
   if [ "$s" = asan ]; then
     ninja -C "$dir" "${jobs[@]}"
-    ctest --test-dir "$dir" --output-on-failure --timeout 900
+    ctest --test-dir "$dir" --output-on-failure --timeout 900 || failed+=("$s: ctest")
   else
     # shellcheck disable=SC2086
     ninja -C "$dir" "${jobs[@]}" $TSAN_TESTS
     for t in $TSAN_TESTS; do
       echo "sanitizers: tsan $t"
       # TSan's shadow memory needs the classic address layout; without ASLR it always fits.
-      setarch "$(uname -m)" -R "$dir/tests/$t" --gtest_brief=1 --gtest_filter="$TSAN_GTEST_FILTER"
+      setarch "$(uname -m)" -R "$dir/tests/$t" --gtest_brief=1 --gtest_filter="$TSAN_GTEST_FILTER" ||
+        failed+=("$s: $t")
     done
   fi
+  child_reports "$dir" || failed+=("$s: children's output")
 done
+if [ ${#failed[@]} -ne 0 ]; then
+  printf 'sanitizers: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
 echo "sanitizers: clean"
