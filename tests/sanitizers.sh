@@ -4,7 +4,11 @@
 #                integration and chaos) against the instrumented binaries
 #   build-tsan   everything with -fsanitize=thread; runs the tests of the concurrent parts
 #                (dispatcher, store writer, forwarder and housekeeper, links, worker pools,
-#                caches, card-list updater, policy counters, status server)
+#                caches, card-list updater, policy counters, status server), and the assembled
+#                yktgw (with the Paho terminal link), yktgw-sim and ykt-platform-sim, built with
+#                TSan too, end to end: gateway_e2e_test and forwarding_e2e_test without its three
+#                load runs (100 000 records, scheduled outages, five kill -9), whose fixed waits
+#                a TSan build on 2 shared cores cannot meet
 # Any report fails the run (halt_on_error / exitcode). The gateway, simulator and platform
 # processes the tests start are sanitized too, but a test does not see how they end (the
 # harness stops them and moves on), so after each run their output files are searched as well:
@@ -22,10 +26,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SANITIZERS=${SANITIZERS:-"asan tsan"}
-TSAN_TESTS=${TSAN_TESTS:-"dispatcher_test rate_limiter_test terminal_registry_test sqlite_record_store_test outbox_forwarder_test replay_cache_test card_list_cache_test district_link_test district_batch_link_test https_link_test card_list_updater_test counter_store_test policy_authorizer_test status_server_test"}
+TSAN_TESTS=${TSAN_TESTS:-"dispatcher_test rate_limiter_test terminal_registry_test sqlite_record_store_test outbox_forwarder_test replay_cache_test card_list_cache_test district_link_test district_batch_link_test https_link_test card_list_updater_test counter_store_test policy_authorizer_test status_server_test gateway_e2e_test forwarding_e2e_test"}
 # Tests whose time bounds only stand for "answered promptly" widen them under a sanitizer
 # (tests/common/slowdown.h) rather than being skipped; this filter is for narrowing a run by hand.
 TSAN_GTEST_FILTER=${TSAN_GTEST_FILTER:-"*"}
+# Left out of a program's TSan run unless TSAN_GTEST_FILTER names tests itself: load runs whose
+# throughput under TSan misses their fixed waits (about 8 minutes, and failing, for these three).
+declare -A tsan_skip=(
+  [forwarding_e2e_test]="ForwardingTest.HundredThousand*:ForwardingTest.ScheduledPlatformOutages*:ForwardingTest.FiveKillNines*"
+)
 
 jobs=()
 if [ -n "${JOBS:-}" ]; then
@@ -89,7 +98,9 @@ for s in $SANITIZERS; do
     for t in $TSAN_TESTS; do
       echo "sanitizers: tsan $t"
       # TSan's shadow memory needs the classic address layout; without ASLR it always fits.
-      setarch "$(uname -m)" -R "$dir/tests/$t" --gtest_brief=1 --gtest_filter="$TSAN_GTEST_FILTER" ||
+      filter=$TSAN_GTEST_FILTER
+      if [ "$filter" = "*" ] && [ -n "${tsan_skip[$t]:-}" ]; then filter="*-${tsan_skip[$t]}"; fi
+      setarch "$(uname -m)" -R "$dir/tests/$t" --gtest_brief=1 --gtest_filter="$filter" ||
         failed+=("$s: $t")
     done
   fi
