@@ -15,7 +15,7 @@
 # <build>/test-runs (each test's directory with the children's *.out files, and
 # test-runs/commands/ with the captured output of every command that failed or reported) and
 # <build>/browser-test/run. On 2 shared cores: building build-asan
-# about 25 min and its 976 tests about 10 min; build-tsan about 10 min and its tests 1 min
+# about 25 min and its 997 tests about 13 min; build-tsan 10-20 min and its tests 2 min
 # (docs/RELIABILITY.md section 4), which is why tests/run.sh only runs it with
 # YKTGW_SANITIZERS=1.
 #

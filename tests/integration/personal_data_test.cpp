@@ -273,7 +273,7 @@ int save_status_answers(int port, const std::string& out_dir) {
                           "/api/v1/series", "/metrics"}) {
     paths.emplace_back(api);
   }
-  EXPECT_GE(paths.size(), 11u);  // "/", five pages, six answers
+  EXPECT_GE(paths.size(), 12u);  // "/", five pages, six answers
   httplib::Client plain("127.0.0.1", port);
   plain.set_read_timeout(30, 0);
   httplib::Client compressed("127.0.0.1", port);
