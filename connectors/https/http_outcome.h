@@ -43,7 +43,8 @@ DeliveryResult classify(const HttpOutcome& outcome);
 std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_ms);
 
 // A body excerpt safe for one log line and the dead-letter table: control characters become
-// spaces, at most `max` bytes, cut on a UTF-8 boundary.
+// spaces, at most `max` bytes of the body, cut on a UTF-8 boundary and then marked "..." (so
+// a cut excerpt has up to `max` + 3 bytes).
 std::string excerpt(std::string_view body, std::size_t max = 200);
 
 }  // namespace yktgw::https

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -177,13 +178,30 @@ int Process::stop(std::chrono::milliseconds grace) {
 }
 
 int run_command(const std::vector<std::string>& argv, std::string* output) {
-  std::string log = fs::temp_directory_path() / ("yktgw-cmd-" + std::to_string(getpid()) + ".log");
+  // The output is captured in the build's test-runs/commands/ and kept there when the command
+  // failed or a sanitizer spoke: tests/sanitizers.sh searches test-runs for reports, and many
+  // tests expect a command to fail, so its exit code alone would not tell.
+  static std::atomic<unsigned> counter{0};
+  const fs::path dir = fs::path(YKTGW_BIN_DIR).parent_path() / "test-runs" / "commands";
+  fs::create_directories(dir);
+  const std::string log = dir / ("cmd-" + std::to_string(getpid()) + "-" +
+                                 std::to_string(counter.fetch_add(1)) + ".log");
   fs::remove(log);
   Process p = Process::spawn(argv, log);
   // "Did not hang": a sanitizer build runs everything several times slower.
   auto code = p.wait(widened(std::chrono::milliseconds(60'000))).value_or(-1);
-  if (output) *output = read_file(log);
-  fs::remove(log);
+  const std::string text = read_file(log);
+  if (output) *output = text;
+  const bool sanitizer_spoke = text.find("Sanitizer") != std::string::npos ||
+                               text.find("runtime error:") != std::string::npos;
+  if (code == 0 && !sanitizer_spoke) {
+    fs::remove(log);
+  } else {
+    std::ofstream note(log, std::ios::app);
+    note << "\n[run_command] exit " << code << ":";
+    for (const auto& a : argv) note << ' ' << a;
+    note << '\n';
+  }
   return code;
 }
 

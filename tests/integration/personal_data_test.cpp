@@ -1,11 +1,13 @@
 // Personal data end to end: the simulator and a test terminal tap known card numbers through the
-// real gateway to the real platform simulator; afterwards every file the run produced (logs,
-// SQLite files with their -wal and -shm, the platform's store, saved command and HTTP answers)
+// real gateway to the real platform simulators (the district one over ZeroMQ, a cross-province
+// one over HTTPS); afterwards every file the run produced (logs, SQLite files with their -wal
+// and -shm, both platforms' stores, saved command answers, every status page and API answer)
 // is searched for any full card or citizen number. None may appear: card numbers are only ever
 // kept as HMAC-SM3 tokens and masked forms. And the HMAC key itself must live apart from the
 // database and be readable by its owner only.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -118,8 +120,9 @@ class Scanner {
     }
   }
 
-  // Every value of every table, and the inflated form of every compressed blob (the outbox's
-  // batch bodies are gzip).
+  // Every value of every table, and the inflated form of every compressed blob. The stores keep
+  // records as rows (the outbox keeps only sequence ranges; batches are gzip on the wire only),
+  // but a future column holding a compressed body is searched too.
   void scan_database(const std::string& path, ScanReport& r) const {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -237,6 +240,67 @@ TEST(PersonalDataScan, FindsPlantedNumbersAndNothingElse) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
+// `ykt-platform-sim count`: unique records `platform` ("district", "crossprov") stored from the
+// test gateway; -1 when the command fails.
+long long received_at(const std::string& db, const std::string& platform) {
+  std::string out;
+  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db}, &out) != 0) return -1;
+  std::istringstream in(out);
+  std::string line;
+  std::getline(in, line);  // header
+  long long unique = 0;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string p, gateway;
+    long long u = 0, d = 0;
+    if (f >> p >> gateway >> u >> d && gateway == "gw-test" && p == platform) unique += u;
+  }
+  return unique;
+}
+
+// Every status page (the HTML files the server embeds, and "/") and every API answer, saved as
+// files of the run: once as the operator's browser shows it, once as sent with
+// Content-Encoding: gzip (kept compressed, so the scan must inflate it). Returns how many
+// answers came compressed.
+int save_status_answers(int port, const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  std::vector<std::string> paths{"/"};
+  for (const auto& e : fs::directory_iterator(source_dir() + "/gateway/status/web")) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".html") && !name.starts_with("_")) paths.push_back("/" + name);
+  }
+  for (const char* api : {"/api/v1/status", "/api/v1/terminals", "/api/v1/outbox", "/api/v1/depth",
+                          "/api/v1/series", "/metrics"}) {
+    paths.emplace_back(api);
+  }
+  EXPECT_GE(paths.size(), 12u);  // "/", five pages, six answers
+  httplib::Client plain("127.0.0.1", port);
+  plain.set_read_timeout(30, 0);
+  httplib::Client compressed("127.0.0.1", port);
+  compressed.set_read_timeout(30, 0);
+  compressed.set_decompress(false);
+  int gzipped = 0;
+  for (const auto& path : paths) {
+    std::string name = path == "/" ? "root" : path.substr(1);
+    std::replace(name.begin(), name.end(), '/', '-');
+    auto r = plain.Get(path);
+    EXPECT_TRUE(r && r->status == 200)
+        << path << " -> " << (r ? std::to_string(r->status) : httplib::to_string(r.error()));
+    if (r) {
+      EXPECT_FALSE(r->body.empty()) << path;
+      write_file(out_dir + "/" + name, r->body);
+    }
+    r = compressed.Get(path, {{"Accept-Encoding", "gzip"}});
+    EXPECT_TRUE(r && r->status == 200)
+        << path << " (gzip) -> " << (r ? std::to_string(r->status) : httplib::to_string(r.error()));
+    if (r && r->get_header_value("Content-Encoding") == "gzip") {
+      ++gzipped;
+      write_file(out_dir + "/" + name + ".gz", r->body);
+    }
+  }
+  return gzipped;
+}
+
 std::vector<std::string> card_numbers_of(const std::string& csv) {
   std::vector<std::string> out;
   std::istringstream in(read_file(csv));
@@ -253,13 +317,30 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
   Broker broker(dir + "/broker");
   GatewayFiles f = write_gateway_config(dir + "/gw", broker.uri(), kSite);
   DistrictPlatform platform(dir + "/platform", f.key_file);
-  f = write_gateway_config(dir + "/gw", broker.uri(), kSite, platform.gateway_toml());
+  // The cross-province platform: a second platform simulator taking HTTPS batches (mTLS, the
+  // development certificates) and storing them in its own database.
+  const std::string certs = dir + "/certs";
+  std::string out;
+  ASSERT_EQ(
+      run_command({"bash", source_dir() + "/deploy/make-dev-certs.sh", certs, "gw-test"}, &out), 0)
+      << out;
+  const int https_port = free_port();
+  DistrictPlatform crossprov(
+      dir + "/crossprov", f.key_file,
+      {"--https", "127.0.0.1:" + std::to_string(https_port), "--tls-cert", certs + "/server.pem",
+       "--tls-key", certs + "/server.key", "--tls-client-ca", certs + "/ca.pem"});
+  ASSERT_TRUE(wait_port(https_port, 10s)) << read_file(dir + "/crossprov/platform.out");
+  f = write_gateway_config(dir + "/gw", broker.uri(), kSite,
+                           platform.gateway_toml() + "\n[https]\nurl = \"https://127.0.0.1:" +
+                               std::to_string(https_port) + "\"\nca_file = \"" + certs +
+                               "/ca.pem\"\nclient_cert_file = \"" + certs +
+                               "/client.pem\"\nclient_key_file = \"" + certs + "/client.key\"\n");
+  ASSERT_NE(f.status_port, 0);
 
   // Known cards: the simulator's population (on the card list), plus numbers of the other
   // accepted forms sent by a test terminal: a citizen number with a lower-case 'x' check
   // character and a 20-digit card serial.
   const std::string csv = dir + "/inputs-cards.csv";
-  std::string out;
   ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "population", "--seed", "11", "--cards", "200",
                          "--out", csv},
                         &out),
@@ -276,12 +357,18 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
   }
   ASSERT_FALSE(with_x.empty());
   const std::string serial = "50230000001234567890";
+  // Cards of the cross-province issuers (Sichuan, Guizhou, Tibet): routed to the HTTPS platform.
+  const std::vector<std::string> visitors{citizen_number("51010419850715123"),
+                                          citizen_number("52010219900101456"),
+                                          citizen_number("54010219750620789")};
   numbers.push_back(with_x);
   numbers.push_back(serial);
+  numbers.insert(numbers.end(), visitors.begin(), visitors.end());
   ASSERT_EQ(
       run_command({bin_dir() + "/yktgw", "--config", f.config, "cardlist", "import", csv}, &out), 0)
       << out;
 
+  std::size_t inflated_at_least = 0;
   {
     Gateway gw(f);
     ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
@@ -314,8 +401,10 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
         << out;
     write_file(sim_out, out);
     TestClient t(broker.uri(), "ct-0001", {"ykt/v1/" + kSite + "/ct-0001/#"});
+    std::vector<std::string> cards{with_x, serial, numbers[0]};
+    cards.insert(cards.end(), visitors.begin(), visitors.end());
     int n = 0;
-    for (const std::string& card : {with_x, serial, numbers[0]}) {
+    for (const std::string& card : cards) {
       const std::string id = std::to_string(++n);
       t.publish("ykt/v1/" + kSite + "/ct-0001/auth/req", auth_req_json("ct-0001", "r" + id, card));
       t.publish("ykt/v1/" + kSite + "/ct-0001/txn", txn_json("ct-0001", "ct-0001:" + id, card));
@@ -325,11 +414,13 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
                 txn_json("ct-0001", "ct-0001:b" + id, card, -5));
       t.publish("ykt/v1/" + kSite + "/ct-0001/auth/req", "{\"card_no\":\"" + card + "\"");
     }
-    ASSERT_TRUE(
-        t.wait_for(
-             [](const Received& m) { return m.payload.find("ct-0001:3") != std::string::npos; },
-             10s)
-            .has_value());
+    ASSERT_TRUE(t.wait_for(
+                     [&](const Received& m) {
+                       return m.payload.find("ct-0001:" + std::to_string(n) + "\"") !=
+                              std::string::npos;
+                     },
+                     10s)
+                    .has_value());
     // Everything forwarded before looking at the platform's side.
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     long long sent_txns = 0;
@@ -338,10 +429,19 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
       if (pos != std::string::npos) sent_txns = std::stoll(out.substr(pos + 12));
     }
     ASSERT_GT(sent_txns, 100) << out;
-    while (platform.count().first < sent_txns + 3 && std::chrono::steady_clock::now() < deadline) {
+    // Every record is copied to the district; the visitors' cards also cross the province line.
+    const long long test_txns = static_cast<long long>(cards.size());
+    const long long visitor_txns = static_cast<long long>(visitors.size());
+    while ((platform.count().first < sent_txns + test_txns ||
+            received_at(crossprov.db(), "crossprov") < visitor_txns) &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(200ms);
     }
-    EXPECT_GE(platform.count().first, sent_txns + 3);
+    EXPECT_GE(platform.count().first, sent_txns + test_txns);
+    const long long at_crossprov = received_at(crossprov.db(), "crossprov");
+    EXPECT_GE(at_crossprov, visitor_txns) << read_file(dir + "/crossprov/platform.out");
+    // What the operator sees on the status pages and through the API.
+    const int gzipped = save_status_answers(f.status_port, dir + "/status-answers");
     // What the operator sees: command answers saved as files of the run.
     for (const auto& cmd : std::vector<std::vector<std::string>>{
              {"outbox", "stats"}, {"cardlist", "stats"}, {"deadletter", "list"}}) {
@@ -353,10 +453,21 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
     ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", platform.db()}, &out),
               0);
     write_file(dir + "/answer-platform-count.txt", out);
+    ASSERT_EQ(run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", crossprov.db()}, &out),
+              0);
+    write_file(dir + "/answer-crossprov-count.txt", out);
     // Killed, not stopped: the -wal files stay as they are.
     gw.process().signal(SIGKILL);
     gw.process().wait(5s);
     platform.kill();
+    crossprov.kill();
+    std::printf(
+        "personal data run: %lld records at the district, %lld at the cross-province "
+        "platform, %d gzip status answers\n",
+        platform.count().first, at_crossprov, gzipped);
+    // The compressed answers reach the scan only through its inflate path.
+    EXPECT_GT(gzipped, 0);
+    inflated_at_least = static_cast<std::size_t>(gzipped);
   }
 
   Scanner scanner(numbers);
@@ -372,11 +483,13 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
   // The scan read what it should have: logs, both sides' databases with their WAL files.
   EXPECT_TRUE(fs::exists(f.data_dir + "/records.db-wal"));
   EXPECT_TRUE(fs::exists(platform.db()));
-  EXPECT_GE(r.sqlite_files, 4u);  // records, outbox, cardlist (gateway), platform
+  EXPECT_TRUE(fs::exists(crossprov.db()));
+  EXPECT_GE(r.sqlite_files, 5u);  // records, outbox, cardlist (gateway), both platforms
   EXPECT_GT(r.sqlite_values, 1000u);
-  // Compressed batch bodies are inflated and searched when the outbox still holds any (the
-  // scanner test above proves that path); after a drained run there may be none.
-  EXPECT_GT(r.files, 10u);
+  // The gzip status answers were inflated and searched.
+  EXPECT_GE(r.inflated, inflated_at_least);
+  EXPECT_GT(r.inflated, 0u);
+  EXPECT_GT(r.files, 25u);
   EXPECT_TRUE(kinds.count(".log") || kinds.count(".out")) << "no log file was scanned";
   EXPECT_TRUE(r.findings.empty()) << describe(r.findings);
   // And the inputs do hold the numbers, so the needles are real.
