@@ -83,11 +83,13 @@ struct GatewayApp::Parts {
   std::unique_ptr<CredentialDecoders> decoders;
   PolicyRuntime policy;
   std::unique_ptr<district::DistrictLink> district;
+  // Built after the store (it measures records.db) but declared before it: the store's writer
+  // asks it at every commit until the store is closed.
+  std::unique_ptr<outbox::DiskQuota> quota;
   std::unique_ptr<SqliteRecordStore> store;
   std::unique_ptr<outbox::Router> router;
   std::unique_ptr<https::HttpsLink> crossprov;
   std::unique_ptr<outbox::Forwarder> forwarder;
-  std::unique_ptr<outbox::DiskQuota> quota;
   std::unique_ptr<outbox::RetentionPruner> pruner;
   std::unique_ptr<outbox::Housekeeper> housekeeper;
   std::unique_ptr<mqtt::PahoTerminalLink> link;
@@ -273,6 +275,9 @@ Result<std::unique_ptr<GatewayApp>> GatewayApp::start(const Config& config) {
   auto quota = outbox::DiskQuota::open(outbox::disk_quota_options_from(config), p->log.store);
   if (!quota) return quota.error();
   p->quota = std::move(quota.value());
+  // One rule for every record kind: the store refuses terminal transactions and attendance
+  // alike at the quota.
+  p->store->set_quota([q = p->quota.get()] { return q->over_quota(); });
   auto pruner = outbox::RetentionPruner::open(outbox::retention_options_from(config), *p->router,
                                               p->clock, p->log.store);
   if (!pruner) return pruner.error();

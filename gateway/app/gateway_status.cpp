@@ -73,6 +73,7 @@ status::StatusSnapshot GatewayStatus::status() const {
                                 es.online_asked,     es.online_answered,   es.online_timeout,
                                 es.online_link_down, es.online_error,      es.offline_decided,
                                 es.pool_busy,        es.attendance_stored, es.attendance_failed};
+  s.engine.attendance_refused_quota = es.attendance_refused_quota;
   const StoreStats st = d_.store.stats();
   s.store_queued = st.queued;
   s.store_commits = st.commits;
@@ -116,7 +117,7 @@ status::StatusSnapshot GatewayStatus::status() const {
   }
   if (!s.broker_connected) s.alarms.push_back({"broker_down", "MQTT broker not connected"});
   if (s.over_quota)
-    s.alarms.push_back({"disk_quota", "disk quota reached: new records are not acked"});
+    s.alarms.push_back({"disk_quota", "disk quota reached: no new record is acked or written"});
   if (!s.store_writable)
     s.alarms.push_back({"store_failed", "the last commit to records.db failed"});
   if (s.cardlist.stale) s.alarms.push_back({"cardlist_stale", "card list older than allowed"});

@@ -327,6 +327,11 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
       Counters::inc(counters_->txn_store_failed);
       return;  // no ack: the terminal keeps the record and resends it
     }
+    if (o == StoreOutcome::over_quota) {
+      // The quota was reached after the check above; the store applies the same rule.
+      Counters::inc(counters_->txn_quota_refused);
+      return;  // no ack, as at the check above
+    }
     if (deps_.records_committed) deps_.records_committed();
     TxnAck ack;
     ack.txn_id = txn_id;
@@ -337,6 +342,8 @@ void Dispatcher::handle_txn(InboundMessage& msg, const TopicAddress& from) {
   if (!taken) Counters::inc(counters_->txn_store_busy);
 }
 
+// The store refuses every record at the quota on its own (StoreOutcome::over_quota); asking
+// here first spares the parsing and queueing and refuses a batch as a whole.
 bool Dispatcher::at_quota() {
   if (!deps_.store_full || !deps_.store_full()) return false;
   // No ack: the terminal keeps the record and resends it once there is room again.
@@ -470,6 +477,9 @@ void Dispatcher::handle_txn_batch(InboundMessage& msg, const TopicAddress& from)
       // Completions run on the store's single writer thread, one after the other.
       if (o == StoreOutcome::failed) {
         Counters::inc(counters_->txn_store_failed);
+        pending->failed = true;
+      } else if (o == StoreOutcome::over_quota) {
+        Counters::inc(counters_->txn_quota_refused);
         pending->failed = true;
       } else {
         pending->ack.acks[index].ack.status =

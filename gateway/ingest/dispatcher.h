@@ -69,7 +69,9 @@ struct IngestStats {
   std::uint64_t txn_rejected = 0;
   std::uint64_t txn_store_failed = 0;
   std::uint64_t txn_store_busy = 0;
-  std::uint64_t txn_quota_refused = 0;  // not taken while the disk quota was reached
+  // Not taken while the disk quota was reached: a txn or txn/batch message found at the quota,
+  // or a record the store then refused for it (StoreOutcome::over_quota).
+  std::uint64_t txn_quota_refused = 0;
   std::uint64_t status_messages = 0;
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t dropped_stopping = 0;

@@ -1,7 +1,9 @@
 #pragma once
-// The durable store for transaction records. `submit` hands a record to the writer; the
-// completion runs on the writer thread after the commit that holds the record (or after a
-// failure), and only then may the terminal be told its record is stored.
+// The durable store for records of every kind (terminal transactions, attendance). `submit`
+// hands a record to the writer; the completion runs on the writer thread after the commit that
+// holds the record (or after a failure or a refusal), and only then may the terminal be told
+// its record is stored. The disk quota is the store's rule: while it is reached no record of
+// any kind is written (StoreOutcome::over_quota).
 
 #include <cstdint>
 #include <functional>
@@ -10,12 +12,16 @@
 
 namespace yktgw {
 
-enum class StoreOutcome : std::uint8_t { stored, duplicate, failed };
+// over_quota: not written because the data directory was at its disk quota when the record's
+// commit came; nothing was tried against the database, and the same record may be submitted
+// again once there is room.
+enum class StoreOutcome : std::uint8_t { stored, duplicate, failed, over_quota };
 
 struct StoreStats {
   std::uint64_t stored = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t failed = 0;
+  std::uint64_t over_quota = 0;  // not written: the disk quota was reached
   std::uint64_t commits = 0;
   std::uint64_t queued = 0;         // waiting for the writer now
   bool last_commit_failed = false;  // the latest commit failed: the store is not writable now

@@ -74,8 +74,9 @@ Result<DiskUsage> DiskQuota::refresh(bool may_raise) {
     over_.store(over);
     if (over) {
       log_->error(
-          "disk quota reached: used_mb={:.1f} quota_mb={:.1f}; new records are not acked (the "
-          "terminals keep them) until forwarding and pruning free space",
+          "disk quota reached: used_mb={:.1f} quota_mb={:.1f}; no record is written: new "
+          "records are not acked (the terminals keep them) and clock-ins are not recorded as "
+          "attendance until forwarding and pruning free space",
           static_cast<double>(u.total()) / 1048576.0, static_cast<double>(quota) / 1048576.0);
     } else {
       log_->warn(

@@ -1,7 +1,9 @@
 #pragma once
 // How much disk the record store and the outbox take, against store.disk_quota_mb. At the
-// quota the gateway stops acking new txn records (terminals keep them and resend) and raises an
-// alarm; acks resume once forwarding and pruning have freed space.
+// quota the gateway writes no record of any kind (the record store refuses each one, see
+// SqliteRecordStore::set_quota): it stops acking new txn records (terminals keep them and
+// resend), records no attendance, and raises an alarm; acks resume once forwarding and pruning
+// have freed space.
 //
 // What counts: the pages of records.db that hold data (free pages inside the file are reused
 // by new rows before the file grows, so they are not counted), records.db-wal, and outbox.db
@@ -56,7 +58,8 @@ class DiskQuota {
   // Measures without touching the flag (the Housekeeper first gives back what a checkpoint can).
   Result<DiskUsage> measure();
 
-  // Cheap and safe from any thread: the store's ack path asks this per record.
+  // Cheap and safe from any thread: the record store's writer asks it per commit, the
+  // dispatcher per txn message.
   bool over_quota() const { return over_.load(std::memory_order_relaxed); }
   DiskUsage usage() const;
   std::uint64_t quota_bytes() const { return options_.quota_bytes; }

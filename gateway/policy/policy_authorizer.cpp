@@ -296,11 +296,27 @@ void PolicyAuthorizer::record_attendance(const Job& job) const {
                   job.response.card_masked,
                   job.holder.region};
   auto stats = attendance_stats_;
-  auto on_stored = [stats, log = log_, now = job.now_ms,
-                    terminal = std::string(job.terminal)](StoreOutcome outcome) {
-    if (outcome != StoreOutcome::failed) {
+  auto on_stored = [stats, log = log_, now = job.now_ms, terminal = std::string(job.terminal),
+                    req_id = job.response.req_id,
+                    masked = job.response.card_masked](StoreOutcome outcome) {
+    if (outcome == StoreOutcome::stored || outcome == StoreOutcome::duplicate) {
       // A duplicate is the same clock-in sent again: it is stored already.
       if (outcome == StoreOutcome::stored) inc(stats->stored);
+      return;
+    }
+    if (outcome == StoreOutcome::over_quota) {
+      // The quota is one rule for every record the gateway writes: this one is not written.
+      // The gate was answered already; only the masked number may go to the log.
+      inc(stats->refused_quota);
+      std::int64_t last = stats->last_quota_warn_ms.load(std::memory_order_relaxed);
+      if (log && now - last >= kWarnIntervalMs &&
+          stats->last_quota_warn_ms.compare_exchange_strong(last, now)) {
+        log->warn(
+            "attendance record not written: disk quota reached terminal={} req_id={} card={} "
+            "refused_quota={}; the clock-in was answered, the terminal's own record of the tap "
+            "waits for room",
+            terminal, req_id, masked, stats->refused_quota.load());
+      }
       return;
     }
     inc(stats->failed);
@@ -331,7 +347,8 @@ PolicyAuthorizer::Stats PolicyAuthorizer::stats() const {
                get(c.offline_decided),
                get(c.pool_busy),
                get(attendance_stats_->stored),
-               get(attendance_stats_->failed)};
+               get(attendance_stats_->failed),
+               get(attendance_stats_->refused_quota)};
 }
 
 }  // namespace yktgw

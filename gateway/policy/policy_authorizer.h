@@ -13,7 +13,9 @@
 //      that are online only decline online_required
 // Every answer says the rule that decided it. See docs/policies.md.
 // An approval by the clock-in rule (gate.clock_in) is also handed to the record store as an
-// attendance record (policy/attendance.h): enqueued, never waited for.
+// attendance record (policy/attendance.h): enqueued, never waited for. The record obeys the
+// store's rules like any other: at the disk quota it is not written (counted as
+// attendance_refused_quota), while the gate is still answered by the policy.
 //
 // Lifetime: pending decisions hold `this`. Stop the crypto pool and the online client (so no
 // callback is pending) before destroying the engine.
@@ -77,6 +79,8 @@ class PolicyAuthorizer final : public Authorizer {
     std::uint64_t pool_busy = 0;
     std::uint64_t attendance_stored = 0;  // clock-ins committed to the record store
     std::uint64_t attendance_failed = 0;  // refused by the store's queue or failed to commit
+    // Not written because the disk quota was reached (StoreOutcome::over_quota).
+    std::uint64_t attendance_refused_quota = 0;
   };
 
   PolicyAuthorizer(Deps deps, Options options);
@@ -126,7 +130,9 @@ class PolicyAuthorizer final : public Authorizer {
   struct AttendanceCounters {
     std::atomic<std::uint64_t> stored{0};
     std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> refused_quota{0};
     std::atomic<std::int64_t> last_warn_ms{0};
+    std::atomic<std::int64_t> last_quota_warn_ms{0};
   };
   std::shared_ptr<AttendanceCounters> attendance_stats_ = std::make_shared<AttendanceCounters>();
 };

@@ -69,19 +69,21 @@ std::string status_json(const StatusSnapshot& s) {
                {"latency_p50_ms", round3(latency_quantile_us(s.auth_latency, 0.5) / 1000.0)},
                {"latency_p99_ms", round3(latency_quantile_us(s.auth_latency, 0.99) / 1000.0)}};
   const EngineView& e = s.engine;
-  j["engine"] = {
-      {"decisions", e.decisions},
-      {"approved", e.approved},
-      {"declined", e.declined},
-      {"online",
-       {{"asked", e.online_asked},
-        {"answered", e.online_answered},
-        {"timeout", e.online_timeout},
-        {"link_down", e.online_link_down},
-        {"error", e.online_error}}},
-      {"offline_decided", e.offline_decided},
-      {"pool_busy", e.pool_busy},
-      {"attendance", {{"stored", e.attendance_stored}, {"failed", e.attendance_failed}}}};
+  j["engine"] = {{"decisions", e.decisions},
+                 {"approved", e.approved},
+                 {"declined", e.declined},
+                 {"online",
+                  {{"asked", e.online_asked},
+                   {"answered", e.online_answered},
+                   {"timeout", e.online_timeout},
+                   {"link_down", e.online_link_down},
+                   {"error", e.online_error}}},
+                 {"offline_decided", e.offline_decided},
+                 {"pool_busy", e.pool_busy},
+                 {"attendance",
+                  {{"stored", e.attendance_stored},
+                   {"failed", e.attendance_failed},
+                   {"refused_quota", e.attendance_refused_quota}}}};
   j["txn"] = {{"received", s.txn_received},   {"stored", s.txn_stored},
               {"duplicate", s.txn_duplicate}, {"rejected", s.txn_rejected},
               {"batches", s.txn_batches},     {"dropped_messages", s.dropped}};

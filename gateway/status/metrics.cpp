@@ -113,11 +113,13 @@ std::string format_metrics(const StatusSnapshot& s) {
            "QR checks declined busy because the crypto pool's queue was full");
   w.sample("yktgw_engine_pool_busy_total", e.pool_busy);
   w.family("yktgw_engine_attendance_records_total", "counter",
-           "Clock-ins recorded as attendance, by outcome (stored | failed)");
+           "Clock-ins recorded as attendance, by outcome (stored | failed | refused_quota)");
   w.sample("yktgw_engine_attendance_records_total", e.attendance_stored,
            label("outcome", "stored"));
   w.sample("yktgw_engine_attendance_records_total", e.attendance_failed,
            label("outcome", "failed"));
+  w.sample("yktgw_engine_attendance_records_total", e.attendance_refused_quota,
+           label("outcome", "refused_quota"));
 
   w.family("yktgw_txn_records_total", "counter", "Transaction records by outcome");
   w.sample("yktgw_txn_records_total", s.txn_received, label("outcome", "received"));

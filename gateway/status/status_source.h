@@ -56,7 +56,9 @@ struct EngineView {
   std::uint64_t offline_decided = 0;    // decided by the offline rules (incl. fallbacks)
   std::uint64_t pool_busy = 0;          // QR checks refused with busy: crypto pool full
   std::uint64_t attendance_stored = 0;  // clock-ins stored as attendance records
-  std::uint64_t attendance_failed = 0;  // clock-ins the store refused or failed to commit
+  std::uint64_t attendance_failed = 0;  // clock-ins the store's queue refused or failed to commit
+  // Clock-ins not written because the disk quota was reached (the gate was still answered).
+  std::uint64_t attendance_refused_quota = 0;
 };
 
 struct Alarm {

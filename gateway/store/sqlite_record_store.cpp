@@ -110,6 +110,11 @@ StoreStats SqliteRecordStore::stats() const {
   return s;
 }
 
+void SqliteRecordStore::set_quota(std::function<bool()> reached) {
+  std::lock_guard lock(mu_);
+  quota_reached_ = std::move(reached);
+}
+
 void SqliteRecordStore::close() {
   {
     std::lock_guard lock(mu_);
@@ -126,6 +131,7 @@ void SqliteRecordStore::writer_loop() {
   const auto max_batch = static_cast<std::size_t>(options_.commit_max_records);
   std::deque<Pending> batch;
   for (;;) {
+    bool over_quota = false;
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
@@ -139,14 +145,33 @@ void SqliteRecordStore::writer_loop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      // Asked when the batch is taken, right before its commit: a record queued before the
+      // quota was reached is refused like one that comes after.
+      over_quota = quota_reached_ && quota_reached_();
     }
-    commit_batch(batch);
+    if (over_quota) {
+      refuse_batch(batch);
+    } else {
+      commit_batch(batch);
+    }
     {
       std::lock_guard lock(mu_);
       completed_ += batch.size();
     }
     batch.clear();
     done_cv_.notify_all();
+  }
+}
+
+void SqliteRecordStore::refuse_batch(std::deque<Pending>& batch) {
+  {
+    std::lock_guard lock(mu_);
+    // Not a failed commit: nothing was tried, so the store's health (last_commit_failed) is
+    // what the last real commit said.
+    stats_.over_quota += batch.size();
+  }
+  for (auto& p : batch) {
+    if (p.done) p.done(StoreOutcome::over_quota);
   }
 }
 

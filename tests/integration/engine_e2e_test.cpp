@@ -774,5 +774,56 @@ TEST_F(EngineTest, AClockInIsRecordedAsAttendanceAndForwardedADeclineIsNot) {
   EXPECT_EQ(received[0][2], r[5]);
 }
 
+// The disk quota is one rule for every record the gateway writes. records.db is past the quota
+// before the gateway starts (data the platforms have not taken yet): a clock-in is still decided
+// and answered by the policy, but no attendance row is written; the engine counts it apart as
+// refused for the quota and the warning carries the masked number, never the card number.
+TEST_F(EngineTest, AtTheDiskQuotaAClockInIsAnsweredButNoAttendanceIsWritten) {
+  GatewayFiles f = files("\n[store]\ndisk_quota_mb = 1\n");
+  const std::string records_db = f.data_dir + "/records.db";
+  std::filesystem::create_directories(f.data_dir);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(records_db.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE filler (b BLOB); "
+                           "INSERT INTO filler VALUES (zeroblob(2 * 1024 * 1024));",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Gateway gw(f);
+  ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
+  const std::string card = wulong_cards(1)[0];
+  TestClient site(broker_->uri(), "gt-01", {topic("gt-01", "auth/resp")});
+  json ok = ask(site, "gt-01", auth_req_json("gt-01", "c1", card, 0, "gate_site"), "c1");
+  ASSERT_EQ(ok["decision"], "approve") << ok.dump();
+  EXPECT_EQ(ok["rule"], "gate.clock_in") << ok.dump();
+
+  httplib::Client status("127.0.0.1", f.status_port);
+  json s;
+  for (int i = 0; i < 100; ++i) {
+    auto r = status.Get("/api/v1/status");
+    if (r && r->status == 200) {
+      s = json::parse(r->body);
+      if (s["engine"]["attendance"]["refused_quota"] == 1) break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(s["engine"]["attendance"]["refused_quota"], 1) << s.dump();
+  EXPECT_EQ(s["engine"]["attendance"]["stored"], 0) << s.dump();
+  EXPECT_EQ(s["engine"]["attendance"]["failed"], 0) << s.dump();
+  bool alarm = false;
+  for (const auto& a : s["alarms"]) alarm = alarm || a["code"] == "disk_quota";
+  EXPECT_TRUE(alarm) << s.dump();
+  EXPECT_EQ(query(records_db, "SELECT count(*) FROM txn")[0][0], "0");
+  const std::string log = gw.log();
+  const auto line = log.find("attendance record not written: disk quota reached terminal=gt-01");
+  ASSERT_NE(line, std::string::npos) << log;
+  EXPECT_NE(log.find("card=" + ok["card_masked"].get<std::string>(), line), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find(card), std::string::npos) << "the card number reached the log";
+}
+
 }  // namespace
 }  // namespace yktgw::testing

@@ -5,8 +5,11 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -82,11 +85,15 @@ class FakeStore final : public RecordStore {
     outcome_ = outcome;
   }
   // Runs the held completions, as the writer thread would after its commit.
-  void complete_held(StoreOutcome outcome) {
+  // Completes the first `n` held records (all by default) in the order they came.
+  void complete_held(StoreOutcome outcome, std::size_t n = SIZE_MAX) {
     std::vector<Completion> held;
     {
       std::lock_guard lock(mu_);
-      held.swap(held_);
+      n = std::min(n, held_.size());
+      held.assign(std::make_move_iterator(held_.begin()),
+                  std::make_move_iterator(held_.begin() + static_cast<std::ptrdiff_t>(n)));
+      held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
     }
     for (auto& done : held) done(outcome);
   }
@@ -606,6 +613,19 @@ TEST_F(DispatcherTest, StoreFailureSendsNoAck) {
   EXPECT_EQ(s.txn_stored, 0u);
 }
 
+// The quota reached between the dispatcher's check and the commit: the store refuses the record
+// by the same rule, and it is answered as at the quota (no ack, the terminal resends it).
+TEST_F(DispatcherTest, StoreRefusingForTheQuotaSendsNoAckAndCountsTheQuota) {
+  store_.set_mode(FakeStore::Mode::complete_now, StoreOutcome::over_quota);
+  process(txn_msg());
+  EXPECT_TRUE(sent().empty());
+  auto s = stats();
+  EXPECT_EQ(s.txn_quota_refused, 1u);
+  EXPECT_EQ(s.txn_stored, 0u);
+  EXPECT_EQ(s.txn_duplicate, 0u);
+  EXPECT_EQ(s.txn_store_failed, 0u);
+}
+
 TEST_F(DispatcherTest, StoreRefusingCountsBusyAndSendsNoAck) {
   store_.set_mode(FakeStore::Mode::refuse);
   process(txn_msg());
@@ -771,6 +791,14 @@ TEST_F(DispatcherTest, BatchWithARecordTheStoreFailedOrRefusedIsNotAcked) {
   process(batch_msg({txn_message(kActive, "ct-1:3")}));
   EXPECT_TRUE(sent().empty());
   EXPECT_EQ(stats().txn_store_busy, 1u);
+
+  // One record stored, the next refused at the quota: no ack for the batch.
+  store_.set_mode(FakeStore::Mode::hold);
+  process(batch_msg({txn_message(kActive, "ct-1:4"), txn_message(kActive, "ct-1:5")}));
+  store_.complete_held(StoreOutcome::stored, 1);
+  store_.complete_held(StoreOutcome::over_quota);
+  EXPECT_TRUE(sent().empty());
+  EXPECT_EQ(stats().txn_quota_refused, 1u);
 }
 
 TEST_F(DispatcherTest, WholeBatchIsRefusedForWhatSpoilsAllOfIt) {

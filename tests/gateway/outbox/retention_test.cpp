@@ -219,6 +219,64 @@ TEST_F(RetentionTest, QuotaFlagRisesAndClearsWithHysteresis) {
   EXPECT_LT((*quota)->usage().total(), tight.quota_bytes * 95 / 100);
 }
 
+// The quota as the gateway wires it (gateway_app.cpp): the record store asks the DiskQuota that
+// measures the same records.db. At the quota neither a terminal's transaction nor an attendance
+// record is written; once acked records are pruned below the resume level, both are.
+TEST_F(RetentionTest, AtTheMeasuredQuotaTheStoreWritesNoRecordOfAnyKind) {
+  store_.add_many(1, 3000, 50);
+  auto p = pruner(router_);
+  ASSERT_TRUE(p->checkpoint(true));
+  const DiskQuotaOptions base{dir_.file("records.db"), dir_.file("outbox.db"), 0, 0.95};
+  auto unlimited = DiskQuota::open(base, testing::quiet_log());
+  ASSERT_TRUE(unlimited);
+  DiskQuotaOptions tight = base;
+  tight.quota_bytes = (*unlimited)->usage().total();
+  auto quota = DiskQuota::open(tight, testing::quiet_log());
+  ASSERT_TRUE(quota);
+  ASSERT_TRUE((*quota)->over_quota());
+  SqliteRecordStore& store = store_.store();
+  store.set_quota([q = quota->get()] { return q->over_quota(); });
+
+  auto clock_in = [](const std::string& req_id) {
+    TxnRecord r = testing::txn(9000);
+    r.kind = RecordKind::attendance;
+    r.txn_id = "attendance@1718000000000@" + req_id;
+    r.req_id = req_id;
+    r.amount_fen = 0;
+    return r;
+  };
+  auto kinds = [&] {
+    auto db = sqlite::Database::open(dir_.file("records.db"), false);
+    auto st = db->prepare(
+        "SELECT count(*) FILTER (WHERE kind = 'txn'), "
+        "count(*) FILTER (WHERE kind = 'attendance') FROM txn");
+    EXPECT_EQ(sqlite3_step(st->get()), SQLITE_ROW);
+    return std::pair{sqlite3_column_int64(st->get(), 0), sqlite3_column_int64(st->get(), 1)};
+  };
+  // Completions run on the writer; flush() returns after they ran.
+  std::vector<StoreOutcome> outcomes;
+  auto keep = [&outcomes](StoreOutcome o) { outcomes.push_back(o); };
+
+  ASSERT_TRUE(store.submit(testing::txn(3001), keep));
+  ASSERT_TRUE(store.submit(clock_in("r-1"), keep));
+  store.flush();
+  EXPECT_EQ(outcomes, (std::vector{StoreOutcome::over_quota, StoreOutcome::over_quota}));
+  EXPECT_EQ(kinds(), (std::pair<sqlite3_int64, sqlite3_int64>{3000, 0}));
+
+  set_cursor("district", 3000);
+  Housekeeper keeper(*p, **quota, {}, testing::quiet_log());
+  keeper.run_once(false);
+  ASSERT_FALSE((*quota)->over_quota());
+  const auto pruned = kinds();
+  outcomes.clear();
+  ASSERT_TRUE(store.submit(testing::txn(3001), keep));
+  ASSERT_TRUE(store.submit(clock_in("r-1"), keep));
+  store.flush();
+  EXPECT_EQ(outcomes, (std::vector{StoreOutcome::stored, StoreOutcome::stored}));
+  EXPECT_EQ(kinds(), (std::pair<sqlite3_int64, sqlite3_int64>{pruned.first + 1, 1}));
+  store.set_quota({});  // the quota goes before the store does
+}
+
 // A busy second fills the WAL past a small quota while what the files keep stays below it: the
 // housekeeper gives the WAL back before the alarm can rise, so it does not rise (and clear a
 // moment later, every second).

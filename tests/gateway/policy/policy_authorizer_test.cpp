@@ -1,6 +1,8 @@
 #include "gateway/policy/policy_authorizer.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "gateway/policy/attendance.h"
 #include "tests/gateway/policy/fakes.h"
@@ -254,7 +257,8 @@ class Harness {
  public:
   // `file_path` set: the policies are written there and loaded as a file (reload tests).
   explicit Harness(const std::string& policies = kPolicies, PolicyAuthorizer::Options options = {},
-                   std::size_t pool_capacity = 64, const std::string& file_path = {})
+                   std::size_t pool_capacity = 64, const std::string& file_path = {},
+                   std::shared_ptr<spdlog::logger> log = nullptr)
       : pool_(2, pool_capacity) {
     clock.set(kNoon);
     list.set_updated_ms(kNoon);
@@ -293,7 +297,7 @@ class Harness {
                                                                   online,
                                                                   pool_,
                                                                   clock,
-                                                                  nullptr,
+                                                                  std::move(log),
                                                                   &records},
                                            options);
   }
@@ -1356,6 +1360,45 @@ TEST(Attendance, AStoreThatRefusesIsCountedAndTheTapStillApproved) {
   EXPECT_EQ(h.decide(req).decision, Decision::approve);
   EXPECT_EQ(h.engine->stats().attendance_failed, 2u);
   EXPECT_EQ(h.engine->stats().attendance_stored, 0u);
+}
+
+// At the disk quota the store writes no record, attendance included: the gate still opens by
+// the policy, the refusal has a counter of its own (not `failed`: nothing is broken, and the
+// operator's remedy is the quota's), and the warning names the terminal and the masked number.
+TEST(Attendance, AtTheDiskQuotaTheClockInIsAnsweredAndTheRefusalCountedApart) {
+  std::ostringstream out;
+  auto log = std::make_shared<spdlog::logger>(
+      "policy", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  Harness h(kPolicies, {}, 64, {}, log);
+  h.records.set_outcome(StoreOutcome::over_quota);
+  AuthRequest req = Harness::request("site-1", "gate_site", "worker", 0);
+  req.credential.mac = "00ff";
+  const AuthResponse resp = h.decide(req);
+  EXPECT_EQ(resp.decision, Decision::approve);
+  EXPECT_EQ(resp.reason, Reason::ok);
+  EXPECT_EQ(resp.rule, "gate.clock_in");
+  const PolicyAuthorizer::Stats s = h.engine->stats();
+  EXPECT_EQ(s.attendance_refused_quota, 1u);
+  EXPECT_EQ(s.attendance_failed, 0u);
+  EXPECT_EQ(s.attendance_stored, 0u);
+  log->flush();
+  const std::string text = out.str();
+  EXPECT_NE(text.find("attendance record not written: disk quota reached terminal=site-1 "
+                      "req_id=r-site-1 card=masked-worker"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("tok-worker"), std::string::npos) << text;
+  // The answer is the same whatever the store says: a decline stays a decline, no refusal.
+  AuthRequest wrong_group = Harness::request("site-1", "gate_site", "staff", 0);
+  wrong_group.credential.mac = "00ff";
+  EXPECT_EQ(h.decide(wrong_group).reason, Reason::group_not_allowed);
+  EXPECT_EQ(h.engine->stats().attendance_refused_quota, 1u);
+  // Below the quota again, the next clock-in is stored.
+  h.records.set_outcome(StoreOutcome::stored);
+  req.req_id = "r-later";
+  EXPECT_EQ(h.decide(req).decision, Decision::approve);
+  EXPECT_EQ(h.engine->stats().attendance_stored, 1u);
+  EXPECT_EQ(h.engine->stats().attendance_refused_quota, 1u);
 }
 
 // ---- reload ----------------------------------------------------------------------------------

@@ -93,7 +93,8 @@ TEST(ApiJson, StatusCarriesTheEngineCounters) {
                         .offline_decided = 7,
                         .pool_busy = 5,
                         .attendance_stored = 11,
-                        .attendance_failed = 1};
+                        .attendance_failed = 1,
+                        .attendance_refused_quota = 4};
   const auto j = json::parse(status_json(s));
   const auto& e = j["engine"];
   EXPECT_EQ(e["decisions"], 10);
@@ -108,6 +109,7 @@ TEST(ApiJson, StatusCarriesTheEngineCounters) {
   EXPECT_EQ(e["pool_busy"], 5);
   EXPECT_EQ(e["attendance"]["stored"], 11);
   EXPECT_EQ(e["attendance"]["failed"], 1);
+  EXPECT_EQ(e["attendance"]["refused_quota"], 4);
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ StatusSnapshot sample() {
                         .offline_decided = 7,
                         .pool_busy = 5,
                         .attendance_stored = 11,
-                        .attendance_failed = 1};
+                        .attendance_failed = 1,
+                        .attendance_refused_quota = 4};
   s.txn_received = 8;
   s.txn_stored = 7;
   s.txn_duplicate = 1;
@@ -97,6 +98,7 @@ TEST(Metrics, EngineOnlineCountersHaveStableNames) {
   EXPECT_EQ(value_of(m, "yktgw_engine_pool_busy_total"), "5");
   EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"stored\"}"), "11");
   EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"failed\"}"), "1");
+  EXPECT_EQ(value_of(m, "yktgw_engine_attendance_records_total{outcome=\"refused_quota\"}"), "4");
   for (const char* family :
        {"yktgw_engine_decisions_total", "yktgw_engine_online_asked_total",
         "yktgw_engine_online_outcomes_total", "yktgw_engine_offline_decisions_total",

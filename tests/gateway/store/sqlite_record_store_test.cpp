@@ -426,6 +426,92 @@ TEST(SqliteRecordStore, AnUnopenablePathIsAnError) {
   EXPECT_EQ(s.error().code, "sqlite_open");
 }
 
+// A clock-in the gateway records itself (policy/attendance.h), in the shape the engine gives it.
+TxnRecord attendance(std::string terminal, const std::string& req_id) {
+  TxnRecord r = record(std::move(terminal), "attendance@1718000000000@" + req_id);
+  r.kind = RecordKind::attendance;
+  r.req_id = req_id;
+  r.scenario = "gate_site";
+  r.amount_fen = 0;
+  return r;
+}
+
+// The disk quota is one rule for every kind of record: below it a terminal's transaction and an
+// attendance record are both written; at it neither is (nor a resend that would be a duplicate),
+// the database is not touched, and the store is still healthy; below it again both are written.
+TEST(SqliteRecordStore, AtTheQuotaNoRecordOfAnyKindIsWrittenBelowItEveryKindIs) {
+  TempDir dir;
+  const std::string path = dir.file("records.db");
+  auto store = open_store(options_for(path));
+  ASSERT_TRUE(store);
+  std::atomic<bool> at_quota{false};
+  store->set_quota([&at_quota] { return at_quota.load(); });
+  Reader reader(path);
+  auto count_of = [&](const char* kind) {
+    return reader.scalar(std::string("SELECT count(*) FROM txn WHERE kind = '") + kind + "'");
+  };
+
+  Outcomes below;
+  ASSERT_TRUE(store->submit(record("gt-1", "gt-1:1"), below.add()));
+  ASSERT_TRUE(store->submit(attendance("gt-1", "r-1"), below.add()));
+  store->flush();
+  EXPECT_EQ(below.get(),
+            (std::vector<std::optional<StoreOutcome>>{StoreOutcome::stored, StoreOutcome::stored}));
+  EXPECT_EQ(count_of("txn"), 1);
+  EXPECT_EQ(count_of("attendance"), 1);
+
+  at_quota = true;
+  Outcomes at;
+  ASSERT_TRUE(store->submit(record("gt-1", "gt-1:2"), at.add()));
+  ASSERT_TRUE(store->submit(attendance("gt-1", "r-2"), at.add()));
+  ASSERT_TRUE(store->submit(attendance("gt-1", "r-1"), at.add()));  // stored already
+  store->flush();
+  const std::vector<std::optional<StoreOutcome>> refused(3, StoreOutcome::over_quota);
+  EXPECT_EQ(at.get(), refused);
+  EXPECT_EQ(count_of("txn"), 1);
+  EXPECT_EQ(count_of("attendance"), 1);
+  StoreStats st = store->stats();
+  EXPECT_EQ(st.over_quota, 3u);
+  EXPECT_EQ(st.stored, 2u);
+  EXPECT_EQ(st.failed, 0u);
+  EXPECT_EQ(st.commits, 1u);
+  EXPECT_FALSE(st.last_commit_failed) << "a refusal at the quota is not a broken store";
+
+  // Room again: what was refused is written when it comes again (the terminal resends its
+  // transaction; the engine's refused attendance stays refused, a new clock-in is written).
+  at_quota = false;
+  Outcomes after;
+  ASSERT_TRUE(store->submit(record("gt-1", "gt-1:2"), after.add()));
+  ASSERT_TRUE(store->submit(attendance("gt-1", "r-3"), after.add()));
+  store->flush();
+  EXPECT_EQ(after.get(),
+            (std::vector<std::optional<StoreOutcome>>{StoreOutcome::stored, StoreOutcome::stored}));
+  EXPECT_EQ(count_of("txn"), 2);
+  EXPECT_EQ(count_of("attendance"), 2);
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM txn WHERE txn_id = 'attendance@1718000000000@r-2'"),
+            0);
+  EXPECT_EQ(store->stats().over_quota, 3u);
+}
+
+// The rule holds at the commit, not only at the door: records queued while there was room and
+// committed once the quota was reached are refused too.
+TEST(SqliteRecordStore, RecordsQueuedBeforeTheQuotaWasReachedAreNotWrittenAfter) {
+  TempDir dir;
+  const std::string path = dir.file("records.db");
+  auto store = open_store(holding_options(path, 10));
+  ASSERT_TRUE(store);
+  std::atomic<bool> at_quota{false};
+  store->set_quota([&at_quota] { return at_quota.load(); });
+  Outcomes outcomes;
+  ASSERT_TRUE(store->submit(record("gt-1", "gt-1:1"), outcomes.add()));
+  ASSERT_TRUE(store->submit(attendance("gt-1", "r-1"), outcomes.add()));
+  at_quota = true;
+  store->close();  // commits what is queued
+  const std::vector<std::optional<StoreOutcome>> refused(2, StoreOutcome::over_quota);
+  EXPECT_EQ(outcomes.get(), refused);
+  EXPECT_EQ(Reader(path).rows(), 0);
+}
+
 TEST(SqliteRecordStore, AFailedCommitFailsTheBatchAndIsCounted) {
   TempDir dir;
   const std::string path = dir.file("txn.db");
