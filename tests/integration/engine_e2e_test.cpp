@@ -93,29 +93,6 @@ std::vector<std::vector<std::string>> query(const std::string& path, const std::
   return rows;
 }
 
-// `ykt-platform-sim count --db FILE --kind KIND`: unique records of that kind from gw-test at
-// the district platform; -1 when the command fails.
-long long platform_count(const std::string& db, const std::string& kind) {
-  std::string out;
-  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db, "--kind", kind}, &out) !=
-      0) {
-    return -1;
-  }
-  std::istringstream in(out);
-  std::string line;
-  std::getline(in, line);  // header
-  long long unique = 0;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string platform, gateway;
-    long long u = 0, d = 0;
-    if (f >> platform >> gateway >> u >> d && platform == "district" && gateway == "gw-test") {
-      unique += u;
-    }
-  }
-  return unique;
-}
-
 // Valid citizen numbers of Wulong residents born 1990, numbered from `from`.
 std::vector<std::string> wulong_cards(int n, int from = 100) {
   std::vector<std::string> out;
@@ -759,11 +736,11 @@ TEST_F(EngineTest, AClockInIsRecordedAsAttendanceAndForwardedADeclineIsNot) {
   // At the district platform, as an attendance record.
   long long at_platform = 0;
   for (int i = 0; i < 100 && at_platform != 1; ++i) {
-    at_platform = platform_count(platform.db(), "attendance");
+    at_platform = platform.count("gw-test", "attendance").first;
     if (at_platform != 1) std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(at_platform, 1);
-  EXPECT_EQ(platform_count(platform.db(), "txn"), 0);
+  EXPECT_EQ(platform.count("gw-test", "txn").first, 0);
   EXPECT_EQ(platform.count("gw-test"), (std::pair<long long, long long>{1, 0}));
   const auto received = query(platform.db(),
                               "SELECT terminal, scenario, card_masked FROM received WHERE kind = "

@@ -372,25 +372,44 @@ std::string DistrictPlatform::gateway_toml() const {
          "retry_min_ms = 100\nretry_max_ms = 1000\n";
 }
 
-std::pair<long long, long long> DistrictPlatform::count(const std::string& gateway_id) const {
+std::pair<long long, long long> DistrictPlatform::count(const std::string& gateway_id,
+                                                        const std::string& kind) const {
+  const PlatformCount c = platform_count(db(), "district", gateway_id, kind);
+  return {c.unique, c.duplicates};
+}
+
+std::optional<std::map<std::string, PlatformCount>> platform_counts(const std::string& db,
+                                                                    const std::string& gateway_id,
+                                                                    const std::string& kind,
+                                                                    std::string* output) {
+  std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim", "count", "--db", db};
+  if (!kind.empty()) argv.insert(argv.end(), {"--kind", kind});
   std::string out;
-  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db()}, &out) != 0) {
-    return {-1, -1};
-  }
+  const int rc = run_command(argv, &out);
+  if (output != nullptr) *output = out;
+  if (rc != 0) return std::nullopt;
+  std::map<std::string, PlatformCount> counts;
   std::istringstream in(out);
   std::string line;
   std::getline(in, line);  // header
-  long long unique = 0, duplicates = 0;
   while (std::getline(in, line)) {
     std::istringstream f(line);
     std::string platform, gateway;
     long long u = 0, d = 0;
-    if (f >> platform >> gateway >> u >> d && gateway == gateway_id && platform == "district") {
-      unique += u;
-      duplicates += d;
+    if (f >> platform >> gateway >> u >> d && gateway == gateway_id) {
+      counts[platform].unique += u;
+      counts[platform].duplicates += d;
     }
   }
-  return {unique, duplicates};
+  return counts;
+}
+
+PlatformCount platform_count(const std::string& db, const std::string& platform,
+                             const std::string& gateway_id, const std::string& kind) {
+  const auto counts = platform_counts(db, gateway_id, kind);
+  if (!counts) return {-1, -1};
+  const auto it = counts->find(platform);
+  return it == counts->end() ? PlatformCount{} : it->second;
 }
 
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir) {

@@ -127,8 +127,10 @@ class DistrictPlatform {
   // The TOML lines of a gateway's [district] section (with a client key made here) and
   // upstream settings that send every record to this platform.
   std::string gateway_toml() const;
-  // `ykt-platform-sim count`: (unique records, duplicate receptions) from `gateway_id`.
-  std::pair<long long, long long> count(const std::string& gateway_id = "gw-test") const;
+  // (unique records, duplicate receptions) stored as the district from `gateway_id`, of `kind`
+  // (every kind when empty); {-1, -1} when `ykt-platform-sim count` fails.
+  std::pair<long long, long long> count(const std::string& gateway_id = "gw-test",
+                                        const std::string& kind = "") const;
 
  private:
   std::string dir_, hmac_, public_key_, client_key_;
@@ -136,6 +138,23 @@ class DistrictPlatform {
   int port_;
   Process proc_;
 };
+
+// What a platform stored from one source gateway.
+struct PlatformCount {
+  long long unique = 0;
+  long long duplicates = 0;  // receptions of a record it already had
+};
+
+// `ykt-platform-sim count --db db [--kind kind]` read back: platform ("district", "crossprov")
+// -> its records from `gateway_id`, of `kind` (every kind when empty). nullopt when the command
+// fails; `output`, when given, receives what it printed.
+std::optional<std::map<std::string, PlatformCount>> platform_counts(
+    const std::string& db, const std::string& gateway_id = "gw-test", const std::string& kind = "",
+    std::string* output = nullptr);
+// One platform's entry of that: {-1, -1} when the command fails.
+PlatformCount platform_count(const std::string& db, const std::string& platform,
+                             const std::string& gateway_id = "gw-test",
+                             const std::string& kind = "");
 
 // `PRAGMA integrity_check` of every SQLite file directly in `dir`: file -> result ("ok").
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir);
