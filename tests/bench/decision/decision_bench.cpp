@@ -34,6 +34,7 @@
 #include "tests/bench/common/bench_card_list.h"
 #include "tests/bench/common/bench_engine.h"
 #include "tests/bench/common/bench_fakes.h"
+#include "tests/bench/common/bench_percentiles.h"
 #include "tests/bench/common/bench_report.h"
 #include "tests/gateway/policy/engine_setup.h"
 
@@ -41,6 +42,8 @@ namespace yktgw {
 namespace {
 
 using bench::citizen_number;
+using bench::percentiles;
+using bench::Percentiles;
 using testing::kResident;
 using testing::kSiteWorker;
 
@@ -80,22 +83,6 @@ std::optional<Args> parse_args(int argc, char** argv) {
     ++i;
   }
   return a;
-}
-
-struct Percentiles {
-  double p50 = 0;
-  double p99 = 0;
-  double p999 = 0;
-};
-
-Percentiles percentiles(std::vector<std::int64_t>& ns) {
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(
-               ns[static_cast<std::size_t>(q * static_cast<double>(ns.size() - 1))]) /
-           1000.0;
-  };
-  return Percentiles{at(0.50), at(0.99), at(0.999)};
 }
 
 // One scenario per kind (two for parking, one for each side of a lot, and a canteen whose

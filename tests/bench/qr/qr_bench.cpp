@@ -68,6 +68,7 @@
 #include "tests/bench/common/bench_card_list.h"
 #include "tests/bench/common/bench_engine.h"
 #include "tests/bench/common/bench_fakes.h"
+#include "tests/bench/common/bench_percentiles.h"
 #include "tests/bench/common/bench_report.h"
 #include "tests/gateway/policy/engine_setup.h"
 
@@ -75,6 +76,8 @@ namespace yktgw {
 namespace {
 
 using bench::citizen_number;
+using bench::percentiles;
+using bench::Percentiles;
 
 using Steady = std::chrono::steady_clock;
 
@@ -207,27 +210,6 @@ class ReusedContextVerifier {
   EVP_MD_CTX* md_;
   EVP_PKEY_CTX* pk_;
 };
-
-struct Percentiles {
-  double p50 = 0, p99 = 0, p999 = 0, max = 0;
-};
-
-// Microseconds from nanosecond samples.
-Percentiles percentiles(std::vector<std::int64_t> ns) {
-  Percentiles p;
-  if (ns.empty()) return p;
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(
-               ns[static_cast<std::size_t>(q * static_cast<double>(ns.size() - 1))]) /
-           1000.0;
-  };
-  p.p50 = at(0.50);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = static_cast<double>(ns.back()) / 1000.0;
-  return p;
-}
 
 double seconds_since(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
