@@ -423,6 +423,20 @@ std::string feed_config(const std::string& url) {
          "/config/dev-keys/platform-feed.pub.pem\"\npoll_interval_s = 5\n";
 }
 
+// Asks about `card` at the library terminal `t` every 100 ms, up to 50 times, until it is
+// approved: the gateway serves a feed's list only once its first poll brought it. The last
+// answer; the request ids are `id_prefix` and a number.
+json ask_until_approved(TestClient& c, const std::string& t, const std::string& card,
+                        const std::string& id_prefix) {
+  json r = json::object();
+  for (int i = 0; i < 50 && r.value("reason", "") != "ok"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    const std::string id = id_prefix + std::to_string(i);
+    r = ask(c, t, auth_req_json(t, id, card, 0, "library"), id);
+  }
+  return r;
+}
+
 TEST_F(EngineTest, ACardListUpdateUnderLoadGivesNoWrongDecision) {
   const auto cards = wulong_cards(200);
   GatewayFiles f = files("");
@@ -434,12 +448,7 @@ TEST_F(EngineTest, ACardListUpdateUnderLoadGivesNoWrongDecision) {
   const std::string t = "lib-01";
   TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
   // The first poll at start brings version 1: every card active.
-  json first = json::object();
-  for (int i = 0; i < 50 && first.value("reason", "") != "ok"; ++i) {
-    std::this_thread::sleep_for(100ms);
-    first = ask(c, t, auth_req_json(t, "w" + std::to_string(i), cards[150], 0, "library"),
-                "w" + std::to_string(i));
-  }
+  const json first = ask_until_approved(c, t, cards[150], "w");
   ASSERT_EQ(first["reason"], "ok") << gw.log();
 
   // 1 000 requests a second for 7 s, round robin over the cards; the delta (50 cards lost)
@@ -499,12 +508,7 @@ TEST_F(EngineTest, ATamperedSnapshotIsRefusedAndTheOldListKeepsServing) {
   ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
   const std::string t = "lib-02";
   TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
-  json r = json::object();
-  for (int i = 0; i < 50 && r.value("reason", "") != "ok"; ++i) {
-    std::this_thread::sleep_for(100ms);
-    r = ask(c, t, auth_req_json(t, "a" + std::to_string(i), cards[3], 0, "library"),
-            "a" + std::to_string(i));
-  }
+  const json r = ask_until_approved(c, t, cards[3], "a");
   ASSERT_EQ(r["reason"], "ok");
 
   feed.offer_tampered_snapshot();
