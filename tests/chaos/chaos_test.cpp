@@ -66,22 +66,6 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout,
   }
 }
 
-long long sqlite_value(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  long long v = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-      v = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(db);
-  return v;
-}
-
 // Records the district platform stored after one with a higher sequence number; -1 when its
 // database cannot be read.
 long long district_out_of_order(const std::string& platform_db) {

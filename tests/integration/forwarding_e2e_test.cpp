@@ -703,19 +703,6 @@ std::map<std::string, OutboxLine> outbox_stats(const GatewayFiles& f, std::strin
   return stats;
 }
 
-long long sqlite_count(const std::string& path, const std::string& sql) {
-  sqlite3* db = open_read_only(path);
-  if (db == nullptr) return -1;
-  sqlite3_stmt* st = nullptr;
-  long long n = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const auto i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
@@ -1233,7 +1220,7 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   // Nothing acked is lost: every acked record is in records.db, nothing else is.
   const std::string records_db = files_.data_dir + "/records.db";
   const auto acked_then = fleet.acked_records();
-  EXPECT_EQ(sqlite_count(records_db, "SELECT count(*) FROM txn"),
+  EXPECT_EQ(sqlite_value(records_db, "SELECT count(*) FROM txn"),
             static_cast<long long>(acked_then.size()));
   {
     std::set<std::string> stored;

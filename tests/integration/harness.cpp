@@ -412,6 +412,22 @@ PlatformCount platform_count(const std::string& db, const std::string& platform,
   return it == counts->end() ? PlatformCount{} : it->second;
 }
 
+long long sqlite_value(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  long long v = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir) {
   std::map<std::string, std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) {

@@ -156,6 +156,10 @@ PlatformCount platform_count(const std::string& db, const std::string& platform,
                              const std::string& gateway_id = "gw-test",
                              const std::string& kind = "");
 
+// The first column of the first row `sql` gives, from the SQLite file `path` opened read-only
+// (waiting up to 5 s for a lock); -1 when the file cannot be opened or the query gives no row.
+long long sqlite_value(const std::string& path, const std::string& sql);
+
 // `PRAGMA integrity_check` of every SQLite file directly in `dir`: file -> result ("ok").
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir);
 
