@@ -45,27 +45,6 @@ bool long_mode() {
   return v != nullptr && *v != '\0' && std::string(v) != "0";
 }
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
-
-std::string tail(const std::string& text, std::size_t bytes = 3000) {
-  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 100ms) {
-  const auto deadline = Steady::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
 // Records the district platform stored after one with a higher sequence number; -1 when its
 // database cannot be read.
 long long district_out_of_order(const std::string& platform_db) {

@@ -55,27 +55,6 @@ double seconds_since(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
 }
 
-template <class Pred>
-bool eventually(Pred pred, milliseconds timeout, milliseconds step = 100ms) {
-  const auto deadline = Steady::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
-    ++n;
-  return n;
-}
-
-std::string tail(const std::string& text, std::size_t bytes = 4000) {
-  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
 std::string q(const std::string& s) { return "\"" + s + "\""; }
 
 // ---- cards and routes ---------------------------------------------------------------------------

@@ -96,6 +96,16 @@ long long file_size_or_zero(const std::string& path) {
   return ec ? 0 : static_cast<long long>(n);
 }
 
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+std::string tail(const std::string& text, std::size_t bytes) {
+  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
+}
+
 Process Process::spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   Process p;
   pid_t pid = fork();

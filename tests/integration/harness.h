@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace yktgw::testing {
@@ -26,6 +27,22 @@ void write_file(const std::string& path, const std::string& text, int mode = 064
 std::string read_file(const std::string& path);
 // Size of a file in bytes; 0 when it does not exist (yet).
 long long file_size_or_zero(const std::string& path);
+// How often `needle` occurs in `text` (overlapping occurrences counted).
+std::size_t count_of(const std::string& text, const std::string& needle);
+// The last `bytes` of `text`: enough of a log for a failure message.
+std::string tail(const std::string& text, std::size_t bytes = 4000);
+
+// Polls `pred` every `step` until it holds (true) or `timeout` has passed (false).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(100)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
 
 class Process {
  public:
