@@ -45,41 +45,25 @@ bool long_mode() {
   return v != nullptr && *v != '\0' && std::string(v) != "0";
 }
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
+// Records the district platform stored after one with a higher sequence number; -1 when its
+// database cannot be read.
+long long district_out_of_order(const std::string& platform_db) {
+  return sqlite_value(
+      platform_db,
+      "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY rowid) AS prev FROM received "
+      "WHERE platform = 'district') WHERE prev IS NOT NULL AND seq <= prev");
 }
 
-std::string tail(const std::string& text, std::size_t bytes = 3000) {
-  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 100ms) {
-  const auto deadline = Steady::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
-long long sqlite_value(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  long long v = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-      v = sqlite3_column_int64(st, 0);
+// The codes of the alarms the gateway's status API shows; none when it does not answer.
+std::set<std::string> alarm_codes(httplib::Client& http) {
+  std::set<std::string> codes;
+  if (auto r = http.Get("/api/v1/status"); r && r->status == 200) {
+    const json j = json::parse(r->body, nullptr, false);
+    if (j.is_object() && j.contains("alarms")) {
+      for (const auto& a : j["alarms"]) codes.insert(a.value("code", ""));
     }
-    sqlite3_finalize(st);
   }
-  sqlite3_close(db);
-  return v;
+  return codes;
 }
 
 // What DiskQuota counts (gateway/outbox/disk_quota.h), read from outside the gateway: what the
@@ -94,9 +78,9 @@ QuotaUsage quota_usage(const std::string& data_dir) {
   const long long pages = sqlite_value(records, "PRAGMA page_count");
   const long long free_pages = sqlite_value(records, "PRAGMA freelist_count");
   const long long page_size = sqlite_value(records, "PRAGMA page_size");
-  return QuotaUsage{(pages - free_pages) * page_size + file_size_or_zero(data_dir + "/outbox.db"),
-                    file_size_or_zero(records + "-wal") +
-                        file_size_or_zero(data_dir + "/outbox.db-wal")};
+  return QuotaUsage{
+      (pages - free_pages) * page_size + file_size_or_zero(data_dir + "/outbox.db"),
+      file_size_or_zero(records + "-wal") + file_size_or_zero(data_dir + "/outbox.db-wal")};
 }
 
 // The gateway's wall clock under libfaketime (Debian package faketime): the offset is read from
@@ -495,10 +479,7 @@ TEST_F(Chaos, PlatformDownThenBackBacklogDrainsInOrder) {
               outage_s, stats.c_str(), std::chrono::duration<double>(Steady::now() - up).count());
   EXPECT_NE(stats.find("district"), std::string::npos) << stats;
   // Arrival order: the district link is one pipe, so records arrive in the gateway's order.
-  const long long out_of_order = sqlite_value(
-      platform_->db(),
-      "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY rowid) AS prev FROM received "
-      "WHERE platform = 'district') WHERE prev IS NOT NULL AND seq <= prev");
+  const long long out_of_order = district_out_of_order(platform_->db());
   EXPECT_EQ(out_of_order, 0);
   EXPECT_GT(s.txn_sent, at_platform_before);
   // The platform is killed (-9) at a moment of its own: a batch it had stored but not yet acked
@@ -529,16 +510,6 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   ASSERT_TRUE(start_gateway());
   httplib::Client http("127.0.0.1", files_.status_port);
   http.set_read_timeout(5, 0);
-  auto alarms = [&] {
-    std::set<std::string> codes;
-    if (auto r = http.Get("/api/v1/status"); r && r->status == 200) {
-      const json j = json::parse(r->body, nullptr, false);
-      if (j.is_object() && j.contains("alarms")) {
-        for (const auto& a : j["alarms"]) codes.insert(a.value("code", ""));
-      }
-    }
-    return codes;
-  };
   auto joined = [](const std::set<std::string>& codes) {
     std::string out;
     for (const auto& c : codes) out += (out.empty() ? "" : ",") + c;
@@ -554,7 +525,7 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   };
   t.publish("ykt/v1/" + kSite + "/ct-disk/txn", txn_json("ct-disk", "ct-disk:1", card));
   ASSERT_TRUE(acked("ct-disk:1", 5s));
-  EXPECT_EQ(alarms().count("store_failed"), 0u);
+  EXPECT_EQ(alarm_codes(http).count("store_failed"), 0u);
 
   // 8 terminals, 100 taps a second, each reported as a record, throughout.
   constexpr int kLoadSeconds = 14;
@@ -589,7 +560,7 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   std::set<std::string> while_full;
   EXPECT_TRUE(eventually(
       [&] {
-        while_full = alarms();
+        while_full = alarm_codes(http);
         return while_full.count("store_failed") > 0;
       },
       10s, 250ms))
@@ -607,7 +578,7 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   };
   collect();
   const std::size_t acked_while_full = acked_ids.size();
-  const std::set<std::string> still_full = alarms();
+  const std::set<std::string> still_full = alarm_codes(http);
   EXPECT_EQ(still_full.count("store_failed"), 1u) << "alarms: " << joined(still_full);
   EXPECT_LT(acked_while_full, static_cast<std::size_t>(kBurst)) << "acks did not stop";
   EXPECT_TRUE(gateway_->process().running()) << tail(read_file(files_.log));
@@ -636,7 +607,7 @@ TEST_F(Chaos, DiskFullStopsAcksWithAnAlarmAndResumesWhenSpaceFrees) {
   std::set<std::string> after;
   EXPECT_TRUE(eventually(
       [&] {
-        after = alarms();
+        after = alarm_codes(http);
         return after.count("store_failed") == 0;
       },
       10s, 250ms))
@@ -913,16 +884,6 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
   configure("\n[store]\ndisk_quota_mb = 1\nwal_checkpoint_mb = 1\n");
   ASSERT_TRUE(start_gateway());
   httplib::Client http("127.0.0.1", files_.status_port);
-  auto alarms = [&] {
-    std::set<std::string> codes;
-    if (auto r = http.Get("/api/v1/status"); r && r->status == 200) {
-      const json j = json::parse(r->body, nullptr, false);
-      if (j.is_object() && j.contains("alarms")) {
-        for (const auto& a : j["alarms"]) codes.insert(a.value("code", ""));
-      }
-    }
-    return codes;
-  };
   const auto start = Steady::now();
   Load load(broker_->uri(), dir_ + "/sim.out", seconds, 8, kRate);
   std::this_thread::sleep_for(2s);
@@ -935,7 +896,7 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
   std::optional<Steady::time_point> up_since;
   ASSERT_TRUE(eventually(
       [&] {
-        if (alarms().count("disk_quota") == 0) {
+        if (alarm_codes(http).count("disk_quota") == 0) {
           up_since.reset();
         } else if (!up_since) {
           up_since = Steady::now();
@@ -957,7 +918,7 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
     const QuotaUsage u = quota_usage(files_.data_dir);
     most.kept = std::max(most.kept, u.kept);
     most.wal = std::max(most.wal, u.wal);
-    samples_with_alarm += alarms().count("disk_quota") ? 1 : 0;
+    samples_with_alarm += alarm_codes(http).count("disk_quota") ? 1 : 0;
     ++samples;
     std::this_thread::sleep_for(250ms);
   }
@@ -981,12 +942,9 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
   const double drained_s = std::chrono::duration<double>(Steady::now() - up).count();
   const std::string log = read_file(files_.log);
   EXPECT_NE(log.find("disk quota alarm cleared"), std::string::npos) << tail(log);
-  EXPECT_EQ(alarms().count("disk_quota"), 0u);
+  EXPECT_EQ(alarm_codes(http).count("disk_quota"), 0u);
   EXPECT_GT(s.txn_resent, 0) << "the terminals never had to resend";
-  const long long out_of_order = sqlite_value(
-      platform_->db(),
-      "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY rowid) AS prev FROM received "
-      "WHERE platform = 'district') WHERE prev IS NOT NULL AND seq <= prev");
+  const long long out_of_order = district_out_of_order(platform_->db());
   EXPECT_EQ(out_of_order, 0);
   EXPECT_GT(s.txn_sent, at_platform_before);
   std::printf(

@@ -93,29 +93,6 @@ std::vector<std::vector<std::string>> query(const std::string& path, const std::
   return rows;
 }
 
-// `ykt-platform-sim count --db FILE --kind KIND`: unique records of that kind from gw-test at
-// the district platform; -1 when the command fails.
-long long platform_count(const std::string& db, const std::string& kind) {
-  std::string out;
-  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db, "--kind", kind}, &out) !=
-      0) {
-    return -1;
-  }
-  std::istringstream in(out);
-  std::string line;
-  std::getline(in, line);  // header
-  long long unique = 0;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string platform, gateway;
-    long long u = 0, d = 0;
-    if (f >> platform >> gateway >> u >> d && platform == "district" && gateway == "gw-test") {
-      unique += u;
-    }
-  }
-  return unique;
-}
-
 // Valid citizen numbers of Wulong residents born 1990, numbered from `from`.
 std::vector<std::string> wulong_cards(int n, int from = 100) {
   std::vector<std::string> out;
@@ -446,6 +423,20 @@ std::string feed_config(const std::string& url) {
          "/config/dev-keys/platform-feed.pub.pem\"\npoll_interval_s = 5\n";
 }
 
+// Asks about `card` at the library terminal `t` every 100 ms, up to 50 times, until it is
+// approved: the gateway serves a feed's list only once its first poll brought it. The last
+// answer; the request ids are `id_prefix` and a number.
+json ask_until_approved(TestClient& c, const std::string& t, const std::string& card,
+                        const std::string& id_prefix) {
+  json r = json::object();
+  for (int i = 0; i < 50 && r.value("reason", "") != "ok"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    const std::string id = id_prefix + std::to_string(i);
+    r = ask(c, t, auth_req_json(t, id, card, 0, "library"), id);
+  }
+  return r;
+}
+
 TEST_F(EngineTest, ACardListUpdateUnderLoadGivesNoWrongDecision) {
   const auto cards = wulong_cards(200);
   GatewayFiles f = files("");
@@ -457,12 +448,7 @@ TEST_F(EngineTest, ACardListUpdateUnderLoadGivesNoWrongDecision) {
   const std::string t = "lib-01";
   TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
   // The first poll at start brings version 1: every card active.
-  json first = json::object();
-  for (int i = 0; i < 50 && first.value("reason", "") != "ok"; ++i) {
-    std::this_thread::sleep_for(100ms);
-    first = ask(c, t, auth_req_json(t, "w" + std::to_string(i), cards[150], 0, "library"),
-                "w" + std::to_string(i));
-  }
+  const json first = ask_until_approved(c, t, cards[150], "w");
   ASSERT_EQ(first["reason"], "ok") << gw.log();
 
   // 1 000 requests a second for 7 s, round robin over the cards; the delta (50 cards lost)
@@ -522,12 +508,7 @@ TEST_F(EngineTest, ATamperedSnapshotIsRefusedAndTheOldListKeepsServing) {
   ASSERT_TRUE(gw.wait_connected(10s)) << gw.log();
   const std::string t = "lib-02";
   TestClient c(broker_->uri(), t, {topic(t, "auth/resp")});
-  json r = json::object();
-  for (int i = 0; i < 50 && r.value("reason", "") != "ok"; ++i) {
-    std::this_thread::sleep_for(100ms);
-    r = ask(c, t, auth_req_json(t, "a" + std::to_string(i), cards[3], 0, "library"),
-            "a" + std::to_string(i));
-  }
+  const json r = ask_until_approved(c, t, cards[3], "a");
   ASSERT_EQ(r["reason"], "ok");
 
   feed.offer_tampered_snapshot();
@@ -759,11 +740,11 @@ TEST_F(EngineTest, AClockInIsRecordedAsAttendanceAndForwardedADeclineIsNot) {
   // At the district platform, as an attendance record.
   long long at_platform = 0;
   for (int i = 0; i < 100 && at_platform != 1; ++i) {
-    at_platform = platform_count(platform.db(), "attendance");
+    at_platform = platform.count("gw-test", "attendance").first;
     if (at_platform != 1) std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(at_platform, 1);
-  EXPECT_EQ(platform_count(platform.db(), "txn"), 0);
+  EXPECT_EQ(platform.count("gw-test", "txn").first, 0);
   EXPECT_EQ(platform.count("gw-test"), (std::pair<long long, long long>{1, 0}));
   const auto received = query(platform.db(),
                               "SELECT terminal, scenario, card_masked FROM received WHERE kind = "

@@ -55,27 +55,6 @@ double seconds_since(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
 }
 
-template <class Pred>
-bool eventually(Pred pred, milliseconds timeout, milliseconds step = 100ms) {
-  const auto deadline = Steady::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
-    ++n;
-  return n;
-}
-
-std::string tail(const std::string& text, std::size_t bytes = 4000) {
-  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
-}
-
 std::string q(const std::string& s) { return "\"" + s + "\""; }
 
 // ---- cards and routes ---------------------------------------------------------------------------
@@ -482,28 +461,12 @@ std::map<std::string, std::pair<long long, long long>> batch_receptions(const st
   return out;
 }
 
-struct Count {
-  long long unique = 0;
-  long long duplicates = 0;
-};
-
 // `ykt-platform-sim count --db FILE`: platform -> counts for this gateway.
-std::map<std::string, Count> platform_count(const std::string& db) {
+std::map<std::string, PlatformCount> counts_at(const std::string& db) {
   std::string out;
-  const int rc = run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db}, &out);
-  EXPECT_EQ(rc, 0) << out;
-  std::map<std::string, Count> counts;
-  std::istringstream in(out);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string platform, gateway;
-    Count c;
-    if (f >> platform >> gateway >> c.unique >> c.duplicates && gateway == kGatewayId)
-      counts[platform] = c;
-  }
-  return counts;
+  auto counts = platform_counts(db, kGatewayId, "", &out);
+  EXPECT_TRUE(counts.has_value()) << out;
+  return counts.value_or(std::map<std::string, PlatformCount>{});
 }
 
 // The platform's own figures, logged when it stops (SIGTERM): the last run's line per platform.
@@ -719,19 +682,6 @@ std::map<std::string, OutboxLine> outbox_stats(const GatewayFiles& f, std::strin
   return stats;
 }
 
-long long sqlite_count(const std::string& path, const std::string& sql) {
-  sqlite3* db = open_read_only(path);
-  if (db == nullptr) return -1;
-  sqlite3_stmt* st = nullptr;
-  long long n = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const auto i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
@@ -931,11 +881,11 @@ TEST_F(ForwardingTest, HundredThousandRecordsReachBothPlatformsExactlyOnceWithDr
   EXPECT_EQ(check.unexpected, 0u);
   EXPECT_EQ(check.wrong_region, 0u);
 
-  const auto counts = platform_count(platform_->db());
+  const auto counts = counts_at(platform_->db());
   const auto figures = receiver_figures(platform_->log());
   const auto receptions = batch_receptions(platform_->db());
   for (const std::string& p : {kDistrict, kCrossprov}) {
-    const Count c = counts.count(p) ? counts.at(p) : Count{};
+    const PlatformCount c = counts.count(p) ? counts.at(p) : PlatformCount{};
     const ReceiverFigures f = figures.count(p) ? figures.at(p) : ReceiverFigures{};
     const auto r = receptions.count(p) ? receptions.at(p) : std::pair<long long, long long>{};
     std::printf(
@@ -1089,7 +1039,7 @@ TEST_F(ForwardingTest, ScheduledPlatformOutagesTerminalsStillAckedNothingLost) {
   EXPECT_NE(plog.find("district link down (schedule)"), std::string::npos) << tail(plog);
   EXPECT_NE(plog.find("https down (schedule)"), std::string::npos) << tail(plog);
   EXPECT_NE(gateway_->log().find("district link down"), std::string::npos);
-  const auto counts = platform_count(platform_->db());
+  const auto counts = counts_at(platform_->db());
   for (const auto& [p, bound] : {std::pair<std::string, std::size_t>{kDistrict, 0},
                                  std::pair<std::string, std::size_t>{kCrossprov, 4}}) {
     const OrderReport o = arrival_order(rows, p);
@@ -1173,7 +1123,7 @@ TEST_F(ForwardingTest, FiveKillNinesInTheMiddleOfBatchesLoseNothing) {
     resumed_total += std::stoll((*it)[3]);
     per_start += " " + (*it)[1].str() + ":" + (*it)[3].str();
   }
-  const auto counts = platform_count(platform_->db());
+  const auto counts = counts_at(platform_->db());
   const auto s = fleet.stats();
   std::printf(
       "kill -9 x5 in %.1f s: %zu records acked; %d destination starts resumed %lld unanswered "
@@ -1249,7 +1199,7 @@ TEST_F(ForwardingTest, DiskQuotaStopsAcksNothingLostAcksResumeWhenThePlatformRet
   // Nothing acked is lost: every acked record is in records.db, nothing else is.
   const std::string records_db = files_.data_dir + "/records.db";
   const auto acked_then = fleet.acked_records();
-  EXPECT_EQ(sqlite_count(records_db, "SELECT count(*) FROM txn"),
+  EXPECT_EQ(sqlite_value(records_db, "SELECT count(*) FROM txn"),
             static_cast<long long>(acked_then.size()));
   {
     std::set<std::string> stored;
@@ -1440,7 +1390,7 @@ TEST_F(ForwardingTest, WrongCurveKeyWrongCaAndExpiredClientCertKeepRecordsAndSay
   print_delivery("after fixing the configuration", check);
   EXPECT_EQ(check.missing, 0u);
   EXPECT_EQ(check.unexpected, 0u);
-  const auto counts = platform_count(platform_->db());
+  const auto counts = counts_at(platform_->db());
   for (const auto& [p, c] : counts) EXPECT_EQ(c.duplicates, 0) << p;
 }
 
@@ -1511,7 +1461,7 @@ TEST_F(ForwardingTest, RoutingUnknownRegionsNoCardAndCopyAllToDistrict) {
                 cases[static_cast<std::size_t>(i)].name.c_str(), r.txn_id.c_str(),
                 r.platform.c_str(), r.region);
   }
-  const auto counts = platform_count(platform_->db());
+  const auto counts = counts_at(platform_->db());
   for (const auto& [p, c] : counts) EXPECT_EQ(c.duplicates, 0) << p;
 }
 

@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -27,18 +26,6 @@ const std::string kSite = "xiangkou";
 
 std::string topic(const std::string& terminal, const std::string& leaf) {
   return "ykt/v1/" + kSite + "/" + terminal + "/" + leaf;
-}
-
-long long count_rows(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  long long n = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
 }
 
 class GatewayTest : public ::testing::Test {
@@ -198,7 +185,7 @@ TEST_F(GatewayTest, BadInputGetsAReasonAndTheGatewayKeepsServing) {
   json ok = ask(c, t, auth_req_json(t, "after", active_), "after");
   EXPECT_EQ(ok["decision"], "approve");
   EXPECT_TRUE(gateway_->process().running());
-  EXPECT_EQ(count_rows(files_.data_dir + "/records.db", "SELECT count(*) FROM txn"), 0);
+  EXPECT_EQ(sqlite_value(files_.data_dir + "/records.db", "SELECT count(*) FROM txn"), 0);
 }
 
 // Publishes `ids` as txn records from `terminal` and waits for an ack of each.
@@ -250,8 +237,8 @@ TEST_F(GatewayTest, TenThousandRecordsFromSeveralClientsAreStoredExactlyOnce) {
                             [](const auto& kv) { return kv.second == "duplicate"; }));
   }
   const std::string db = files_.data_dir + "/records.db";
-  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn"), kClients * kPerClient);
-  EXPECT_EQ(count_rows(db, "SELECT count(DISTINCT terminal || '/' || txn_id) FROM txn"),
+  EXPECT_EQ(sqlite_value(db, "SELECT count(*) FROM txn"), kClients * kPerClient);
+  EXPECT_EQ(sqlite_value(db, "SELECT count(DISTINCT terminal || '/' || txn_id) FROM txn"),
             kClients * kPerClient);
 
   // No full card number at rest: neither in the database nor in its WAL, nor in the log.
@@ -314,10 +301,10 @@ TEST_F(GatewayTest, BulkUploadIsStoredOnceAndAckedPerBatch) {
   EXPECT_EQ(second_status["duplicate"], kBatches * kPerBatch - 1);
   EXPECT_EQ(second_status["rejected"], 1);
   const std::string db = files_.data_dir + "/records.db";
-  EXPECT_EQ(count_rows(db, "SELECT count(*) FROM txn"), kBatches * kPerBatch - 1);
-  EXPECT_EQ(count_rows(db,
-                       "SELECT count(*) FROM txn WHERE terminal = 'bus-0231' AND txn_id = "
-                       "'bus-0231:7'"),
+  EXPECT_EQ(sqlite_value(db, "SELECT count(*) FROM txn"), kBatches * kPerBatch - 1);
+  EXPECT_EQ(sqlite_value(db,
+                         "SELECT count(*) FROM txn WHERE terminal = 'bus-0231' AND txn_id = "
+                         "'bus-0231:7'"),
             0);
 }
 
@@ -344,11 +331,11 @@ TEST_F(GatewayTest, SigtermFlushesAcksAndExitsZeroWithinFiveSeconds) {
     if (j.value("status", "") == "stored") acked.insert(j.value("txn_id", ""));
   }
   acked.insert(json::parse(first->payload).value("txn_id", ""));
-  const long long rows = count_rows(files_.data_dir + "/records.db", "SELECT count(*) FROM txn");
+  const long long rows = sqlite_value(files_.data_dir + "/records.db", "SELECT count(*) FROM txn");
   EXPECT_GE(rows, static_cast<long long>(acked.size()));
   for (const auto& id : acked) {
-    EXPECT_EQ(count_rows(files_.data_dir + "/records.db",
-                         "SELECT count(*) FROM txn WHERE txn_id = '" + id + "'"),
+    EXPECT_EQ(sqlite_value(files_.data_dir + "/records.db",
+                           "SELECT count(*) FROM txn WHERE txn_id = '" + id + "'"),
               1)
         << id;
   }

@@ -96,6 +96,16 @@ long long file_size_or_zero(const std::string& path) {
   return ec ? 0 : static_cast<long long>(n);
 }
 
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+std::string tail(const std::string& text, std::size_t bytes) {
+  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
+}
+
 Process Process::spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   Process p;
   pid_t pid = fork();
@@ -372,25 +382,60 @@ std::string DistrictPlatform::gateway_toml() const {
          "retry_min_ms = 100\nretry_max_ms = 1000\n";
 }
 
-std::pair<long long, long long> DistrictPlatform::count(const std::string& gateway_id) const {
+std::pair<long long, long long> DistrictPlatform::count(const std::string& gateway_id,
+                                                        const std::string& kind) const {
+  const PlatformCount c = platform_count(db(), "district", gateway_id, kind);
+  return {c.unique, c.duplicates};
+}
+
+std::optional<std::map<std::string, PlatformCount>> platform_counts(const std::string& db,
+                                                                    const std::string& gateway_id,
+                                                                    const std::string& kind,
+                                                                    std::string* output) {
+  std::vector<std::string> argv{bin_dir() + "/ykt-platform-sim", "count", "--db", db};
+  if (!kind.empty()) argv.insert(argv.end(), {"--kind", kind});
   std::string out;
-  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db()}, &out) != 0) {
-    return {-1, -1};
-  }
+  const int rc = run_command(argv, &out);
+  if (output != nullptr) *output = out;
+  if (rc != 0) return std::nullopt;
+  std::map<std::string, PlatformCount> counts;
   std::istringstream in(out);
   std::string line;
   std::getline(in, line);  // header
-  long long unique = 0, duplicates = 0;
   while (std::getline(in, line)) {
     std::istringstream f(line);
     std::string platform, gateway;
     long long u = 0, d = 0;
-    if (f >> platform >> gateway >> u >> d && gateway == gateway_id && platform == "district") {
-      unique += u;
-      duplicates += d;
+    if (f >> platform >> gateway >> u >> d && gateway == gateway_id) {
+      counts[platform].unique += u;
+      counts[platform].duplicates += d;
     }
   }
-  return {unique, duplicates};
+  return counts;
+}
+
+PlatformCount platform_count(const std::string& db, const std::string& platform,
+                             const std::string& gateway_id, const std::string& kind) {
+  const auto counts = platform_counts(db, gateway_id, kind);
+  if (!counts) return {-1, -1};
+  const auto it = counts->find(platform);
+  return it == counts->end() ? PlatformCount{} : it->second;
+}
+
+long long sqlite_value(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  long long v = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
 }
 
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir) {

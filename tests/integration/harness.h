@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace yktgw::testing {
@@ -26,6 +27,22 @@ void write_file(const std::string& path, const std::string& text, int mode = 064
 std::string read_file(const std::string& path);
 // Size of a file in bytes; 0 when it does not exist (yet).
 long long file_size_or_zero(const std::string& path);
+// How often `needle` occurs in `text` (overlapping occurrences counted).
+std::size_t count_of(const std::string& text, const std::string& needle);
+// The last `bytes` of `text`: enough of a log for a failure message.
+std::string tail(const std::string& text, std::size_t bytes = 4000);
+
+// Polls `pred` every `step` until it holds (true) or `timeout` has passed (false).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(100)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
 
 class Process {
  public:
@@ -127,8 +144,10 @@ class DistrictPlatform {
   // The TOML lines of a gateway's [district] section (with a client key made here) and
   // upstream settings that send every record to this platform.
   std::string gateway_toml() const;
-  // `ykt-platform-sim count`: (unique records, duplicate receptions) from `gateway_id`.
-  std::pair<long long, long long> count(const std::string& gateway_id = "gw-test") const;
+  // (unique records, duplicate receptions) stored as the district from `gateway_id`, of `kind`
+  // (every kind when empty); {-1, -1} when `ykt-platform-sim count` fails.
+  std::pair<long long, long long> count(const std::string& gateway_id = "gw-test",
+                                        const std::string& kind = "") const;
 
  private:
   std::string dir_, hmac_, public_key_, client_key_;
@@ -136,6 +155,27 @@ class DistrictPlatform {
   int port_;
   Process proc_;
 };
+
+// What a platform stored from one source gateway.
+struct PlatformCount {
+  long long unique = 0;
+  long long duplicates = 0;  // receptions of a record it already had
+};
+
+// `ykt-platform-sim count --db db [--kind kind]` read back: platform ("district", "crossprov")
+// -> its records from `gateway_id`, of `kind` (every kind when empty). nullopt when the command
+// fails; `output`, when given, receives what it printed.
+std::optional<std::map<std::string, PlatformCount>> platform_counts(
+    const std::string& db, const std::string& gateway_id = "gw-test", const std::string& kind = "",
+    std::string* output = nullptr);
+// One platform's entry of that: {-1, -1} when the command fails.
+PlatformCount platform_count(const std::string& db, const std::string& platform,
+                             const std::string& gateway_id = "gw-test",
+                             const std::string& kind = "");
+
+// The first column of the first row `sql` gives, from the SQLite file `path` opened read-only
+// (waiting up to 5 s for a lock); -1 when the file cannot be opened or the query gives no row.
+long long sqlite_value(const std::string& path, const std::string& sql);
 
 // `PRAGMA integrity_check` of every SQLite file directly in `dir`: file -> result ("ok").
 std::map<std::string, std::string> integrity_of_databases(const std::string& dir);

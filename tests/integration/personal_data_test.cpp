@@ -240,24 +240,6 @@ TEST(PersonalDataScan, FindsPlantedNumbersAndNothingElse) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
-// `ykt-platform-sim count`: unique records `platform` ("district", "crossprov") stored from the
-// test gateway; -1 when the command fails.
-long long received_at(const std::string& db, const std::string& platform) {
-  std::string out;
-  if (run_command({bin_dir() + "/ykt-platform-sim", "count", "--db", db}, &out) != 0) return -1;
-  std::istringstream in(out);
-  std::string line;
-  std::getline(in, line);  // header
-  long long unique = 0;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string p, gateway;
-    long long u = 0, d = 0;
-    if (f >> p >> gateway >> u >> d && gateway == "gw-test" && p == platform) unique += u;
-  }
-  return unique;
-}
-
 // Every status page (the HTML files the server embeds, and "/") and every API answer, saved as
 // files of the run: once as the operator's browser shows it, once as sent with
 // Content-Encoding: gzip (kept compressed, so the scan must inflate it). Returns how many
@@ -433,12 +415,12 @@ TEST(PersonalData, NoFullCardNumberInAnythingTheRunLeftBehind) {
     const long long test_txns = static_cast<long long>(cards.size());
     const long long visitor_txns = static_cast<long long>(visitors.size());
     while ((platform.count().first < sent_txns + test_txns ||
-            received_at(crossprov.db(), "crossprov") < visitor_txns) &&
+            platform_count(crossprov.db(), "crossprov").unique < visitor_txns) &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(200ms);
     }
     EXPECT_GE(platform.count().first, sent_txns + test_txns);
-    const long long at_crossprov = received_at(crossprov.db(), "crossprov");
+    const long long at_crossprov = platform_count(crossprov.db(), "crossprov").unique;
     EXPECT_GE(at_crossprov, visitor_txns) << read_file(dir + "/crossprov/platform.out");
     // What the operator sees on the status pages and through the API.
     const int gzipped = save_status_answers(f.status_port, dir + "/status-answers");

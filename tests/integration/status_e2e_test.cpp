@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdio>
@@ -33,18 +32,6 @@ long long now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-long long count_rows(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  long long n = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
 }
 
 bool has_long_digit_run(const std::string& text) {
@@ -235,7 +222,7 @@ TEST_F(StatusE2E, ApiAndMetricsEqualWhatTheSimulatorSent) {
   const std::string db = files_.data_dir + "/records.db";
   const json d = get_json("/api/v1/depth");
   const long long approved_cards =
-      count_rows(db, "SELECT COUNT(*) FROM txn WHERE result='approved' AND cred_type='card'");
+      sqlite_value(db, "SELECT COUNT(*) FROM txn WHERE result='approved' AND cred_type='card'");
   ASSERT_GT(approved_cards, 0);
   EXPECT_EQ(d["all"]["day"]["card"], approved_cards);
   EXPECT_EQ(d["all"]["day"]["ecard_qr"], 2);

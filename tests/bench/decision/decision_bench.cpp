@@ -30,27 +30,28 @@
 #include "gateway/credentials/card_decoder.h"
 #include "gateway/credentials/terminal_mac.h"
 #include "gateway/crypto/card_tokenizer.h"
-#include "gateway/policy/counter_store.h"
-#include "gateway/policy/policies.h"
 #include "gateway/policy/policy_authorizer.h"
 #include "tests/bench/common/bench_card_list.h"
+#include "tests/bench/common/bench_engine.h"
 #include "tests/bench/common/bench_fakes.h"
+#include "tests/bench/common/bench_percentiles.h"
 #include "tests/bench/common/bench_report.h"
+#include "tests/gateway/policy/engine_setup.h"
 
 namespace yktgw {
 namespace {
 
 using bench::citizen_number;
-using bench::NoLink;
-using bench::NoOnline;
+using bench::percentiles;
+using bench::Percentiles;
+using testing::kResident;
+using testing::kSiteWorker;
 
 using Steady = std::chrono::steady_clock;
 
 // Distinct cards tapped: about a township's card holders (citizen_number() makes 21 000
 // distinct numbers). They sit among --list-entries listed cards.
 constexpr int kCards = 20'000;
-constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
-constexpr HolderAttributes kResident = 1u << (kFirstGroupBit + 3);
 constexpr const char* kMacTerminal = "ctm-1";
 constexpr const char* kMacKey = "bench-terminal-mac-key-0123456789";
 
@@ -82,22 +83,6 @@ std::optional<Args> parse_args(int argc, char** argv) {
     ++i;
   }
   return a;
-}
-
-struct Percentiles {
-  double p50 = 0;
-  double p99 = 0;
-  double p999 = 0;
-};
-
-Percentiles percentiles(std::vector<std::int64_t>& ns) {
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(
-               ns[static_cast<std::size_t>(q * static_cast<double>(ns.size() - 1))]) /
-           1000.0;
-  };
-  return Percentiles{at(0.50), at(0.99), at(0.999)};
 }
 
 // One scenario per kind (two for parking, one for each side of a lot, and a canteen whose
@@ -280,36 +265,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<CardListCache> list = std::move(made.value());
   const double list_s = std::chrono::duration<double>(Steady::now() - list_start).count();
 
-  PolicyLoadOptions lo;
-  lo.group_names = {"staff", "student", "site_worker", "resident"};
-  auto parsed = parse_policies(kPolicies, "bench-policies.toml", lo);
-  if (!parsed) {
-    std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
-    return 1;
-  }
-  PolicyFile policies(parsed.value());
-  // The real counters with their write-behind thread and state.db, as the gateway runs them.
-  auto opened = CounterStore::open(
-      CounterStore::Options{std::string(dir) + "/state.db", std::chrono::milliseconds(5)}, clock,
-      nullptr);
+  auto opened = bench::EngineParts::open(kPolicies, dir, clock, 16);
   if (!opened) {
     std::fprintf(stderr, "%s\n", opened.error().message.c_str());
     return 1;
   }
-  std::unique_ptr<CounterStore> counters = std::move(opened.value());
-  NoLink link;
-  NoOnline online;
-  WorkerPool pool(1, 16);
-  PolicyAuthorizer engine(PolicyAuthorizer::Deps{policies,
-                                                 {{CredentialType::card, &decoder}},
-                                                 *list,
-                                                 *counters,
-                                                 link,
-                                                 online,
-                                                 pool,
-                                                 clock,
-                                                 nullptr},
-                          PolicyAuthorizer::Options{24LL * 3600 * 1000});
+  std::unique_ptr<bench::EngineParts> parts = std::move(opened.value());
+  std::unique_ptr<PolicyAuthorizer> engine_owner =
+      parts->engine({{CredentialType::card, &decoder}}, *list);
+  PolicyAuthorizer& engine = *engine_owner;
 
   std::printf("# decision_bench: %ld decisions per figure, %d cards tapped among %llu listed\n",
               decisions, kCards, static_cast<unsigned long long>(list->size()));
@@ -353,13 +317,8 @@ int main(int argc, char** argv) {
       requests[s].resize(kCards);
       for (int i = 0; i < kCards; ++i) {
         AuthRequest& r = requests[s][static_cast<std::size_t>(i)];
-        r.req_id = "r-" + std::to_string(i);
-        r.terminal = step.terminal;
-        r.scenario = step.scenario;
-        r.ts_ms = clock.wall_ms();
-        r.credential.type = CredentialType::card;
-        r.credential.card_no = numbers[static_cast<std::size_t>(i)];
-        r.amount_fen = step.amount;
+        r = testing::card_tap("r-" + std::to_string(i), step.terminal, step.scenario,
+                              numbers[static_cast<std::size_t>(i)], step.amount, clock.wall_ms());
         // The terminal's MAC over the request, as a terminal holding the key computes it.
         if (step.mac) r.credential.mac = terminal_mac_hex(kMacKey, mac_canonical_form(r));
       }
@@ -462,14 +421,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(s.approved),
               static_cast<unsigned long long>(s.declined),
               static_cast<unsigned long long>(s.online_link_down));
-  pool.stop();
-  const auto cs = counters->stats();
+  parts->pool().stop();
+  const auto cs = parts->counters().stats();
   std::printf("# state.db flushes=%llu rows_written=%llu failures=%llu\n",
               static_cast<unsigned long long>(cs.flushes),
               static_cast<unsigned long long>(cs.rows_written),
               static_cast<unsigned long long>(cs.flush_failures));
   report.section("done");
-  counters->close();
+  parts->counters().close();
   list.reset();
   std::filesystem::remove_all(dir);
   if (!args.json.empty()) {

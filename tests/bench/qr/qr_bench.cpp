@@ -64,19 +64,20 @@
 #include "gateway/credentials/terminal_mac.h"
 #include "gateway/crypto/card_tokenizer.h"
 #include "gateway/crypto/sm2.h"
-#include "gateway/policy/counter_store.h"
-#include "gateway/policy/policies.h"
 #include "gateway/policy/policy_authorizer.h"
 #include "tests/bench/common/bench_card_list.h"
+#include "tests/bench/common/bench_engine.h"
 #include "tests/bench/common/bench_fakes.h"
+#include "tests/bench/common/bench_percentiles.h"
 #include "tests/bench/common/bench_report.h"
+#include "tests/gateway/policy/engine_setup.h"
 
 namespace yktgw {
 namespace {
 
 using bench::citizen_number;
-using bench::NoLink;
-using bench::NoOnline;
+using bench::percentiles;
+using bench::Percentiles;
 
 using Steady = std::chrono::steady_clock;
 
@@ -209,27 +210,6 @@ class ReusedContextVerifier {
   EVP_MD_CTX* md_;
   EVP_PKEY_CTX* pk_;
 };
-
-struct Percentiles {
-  double p50 = 0, p99 = 0, p999 = 0, max = 0;
-};
-
-// Microseconds from nanosecond samples.
-Percentiles percentiles(std::vector<std::int64_t> ns) {
-  Percentiles p;
-  if (ns.empty()) return p;
-  std::sort(ns.begin(), ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(
-               ns[static_cast<std::size_t>(q * static_cast<double>(ns.size() - 1))]) /
-           1000.0;
-  };
-  p.p50 = at(0.50);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = static_cast<double>(ns.back()) / 1000.0;
-  return p;
-}
 
 double seconds_since(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
@@ -367,11 +347,10 @@ int main(int argc, char** argv) {
     std::perror("mkdtemp");
     return 1;
   }
-  constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
   std::vector<bench::ListedCard> listed;
   listed.reserve(tokens.size());
   for (const std::string& t : tokens)
-    listed.push_back({t, CardEntry{CardStatus::active, kSiteWorker}});
+    listed.push_back({t, CardEntry{CardStatus::active, testing::kSiteWorker}});
   const auto list_start = Steady::now();
   auto made = bench::make_card_list(dir, listed, static_cast<std::uint64_t>(args.list_entries),
                                     clock.wall_ms());
@@ -382,40 +361,18 @@ int main(int argc, char** argv) {
   std::unique_ptr<CardListCache> list = std::move(made.value());
   report.note("card list: CardListCache from a snapshot feed, " + std::to_string(list->size()) +
               " entries, loaded in " + std::to_string(seconds_since(list_start)) + " s");
-  PolicyLoadOptions lo;
-  lo.group_names = groups->names();
-  auto policies_parsed = parse_policies(kPolicies, "qr-bench-policies.toml", lo);
-  if (!policies_parsed) {
-    std::fprintf(stderr, "qr_bench: %s\n", policies_parsed.error().message.c_str());
-    return 1;
-  }
-  PolicyFile policies(policies_parsed.value());
-  auto opened = CounterStore::open(
-      CounterStore::Options{std::string(dir) + "/state.db", std::chrono::milliseconds(5)}, clock,
-      nullptr);
+  const CardDecoder card_decoder(*tokenizer, TerminalMacKeys());
+  auto opened = bench::EngineParts::open(kPolicies, dir, clock, 64);
   if (!opened) {
     std::fprintf(stderr, "qr_bench: %s\n", opened.error().message.c_str());
     return 1;
   }
-  std::unique_ptr<CounterStore> counters = std::move(opened.value());
-  const CardDecoder card_decoder(*tokenizer, TerminalMacKeys());
-  NoLink link;
-  NoOnline online;
-  WorkerPool pool(1, 64);
+  std::unique_ptr<bench::EngineParts> parts = std::move(opened.value());
+  WorkerPool& pool = parts->pool();
   // An engine deciding QR codes with `qr` (each engine its own decoder, so its own replay cache).
   auto make_engine = [&](const QrDecoder& qr) {
-    return std::make_unique<PolicyAuthorizer>(
-        PolicyAuthorizer::Deps{
-            policies,
-            {{CredentialType::card, &card_decoder}, {CredentialType::ecard_qr, &qr}},
-            *list,
-            *counters,
-            link,
-            online,
-            pool,
-            clock,
-            nullptr},
-        PolicyAuthorizer::Options{24LL * 3600 * 1000});
+    return parts->engine({{CredentialType::card, &card_decoder}, {CredentialType::ecard_qr, &qr}},
+                         *list);
   };
 
   // Codes as an issuer would mint them a moment before they are scanned: valid from now for
@@ -669,14 +626,9 @@ int main(int argc, char** argv) {
 
   std::vector<AuthRequest> taps(kCards);
   for (int i = 0; i < kCards; ++i) {
-    AuthRequest& r = taps[static_cast<std::size_t>(i)];
-    r.req_id = "c-" + std::to_string(i);
-    r.terminal = "ct-1";
-    r.scenario = "canteen";
-    r.ts_ms = clock.wall_ms();
-    r.credential.type = CredentialType::card;
-    r.credential.card_no = numbers[static_cast<std::size_t>(i)];
-    r.amount_fen = 1200;
+    taps[static_cast<std::size_t>(i)] =
+        testing::card_tap("c-" + std::to_string(i), "ct-1", "canteen",
+                          numbers[static_cast<std::size_t>(i)], 1200, clock.wall_ms());
   }
   std::vector<std::int64_t> ns(static_cast<std::size_t>(args.taps));
   auto run_taps = [&](long* approved) {
@@ -787,7 +739,7 @@ int main(int argc, char** argv) {
               " pool_busy=" + std::to_string(s.pool_busy));
   report.section("done");
 
-  counters->close();
+  parts->counters().close();
   list.reset();
   std::filesystem::remove_all(dir);
   if (!args.json.empty()) std::ofstream(args.json) << report.json().dump(2) << "\n";

@@ -14,39 +14,9 @@
 #include "gateway/cardlist/card_token.h"
 #include "gateway/cardlist/feed_format.h"
 #include "gateway/crypto/sm2.h"
+#include "tests/common/temp_dir.h"
 
 namespace yktgw::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("yktgw-cardlist-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << text;
-    return file(name);
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path_ / name, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 // The platform's key pair, made once per test binary (SM2 key generation is not free).
 inline const Sm2PrivateKey& platform_key() {

@@ -16,12 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/temp_dir.h"
+
 namespace yktgw {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing::TempDir;
 
 const fs::path kSourceDir = YKTGW_SOURCE_DIR;
 const fs::path kExample = kSourceDir / "config" / "yktgw.toml";
@@ -60,34 +63,6 @@ Result<Config> parse_with(const std::string& extra,
 }
 
 std::string error_of(const Result<Config>& r) { return r ? "<ok>" : r.error().message; }
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
-  fs::path write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
 
 // ---- the example file and the schema table ---------------------------------------------------
 

@@ -12,46 +12,14 @@
 #include <sstream>
 #include <string>
 
+#include "tests/common/temp_dir.h"
+
 namespace yktgw::testing {
 
 namespace fs = std::filesystem;
 
 // 2025-11-29 12:00 in China (04:00 UTC): "today" for birth-date checks is 2025-11-29.
 inline constexpr std::int64_t kNowMs = 1'764'388'800'000;
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-cred-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Writes `text` to `name` (sub-directories created) with permission bits `mode`.
-  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    {
-      std::ofstream out(p, std::ios::binary);
-      out << text;
-    }
-    ::chmod(p.c_str(), mode);
-    return p.string();
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,10 +13,13 @@
 #include <string>
 #include <string_view>
 
+#include "tests/common/temp_dir.h"
+
 namespace yktgw {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
 
 // The raw bytes of the hex key 00112233445566778899aabbccddeeff.
 std::string key16() {
@@ -48,35 +51,6 @@ CardTokenizer make(std::string key = key16()) {
   EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
   return std::move(t).value();
 }
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-crypto-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  // Writes `text` to `name` with permission bits `mode` and returns the path.
-  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-    fs::path p = path_ / name;
-    {
-      std::ofstream out(p, std::ios::binary);
-      out << text;
-    }
-    EXPECT_EQ(::chmod(p.c_str(), mode), 0);
-    return p.string();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Obtained once with:
 //   printf '%s' 11010519491231002X |

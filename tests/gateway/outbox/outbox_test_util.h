@@ -19,6 +19,7 @@
 #include "gateway/interfaces/clock.h"
 #include "gateway/interfaces/upstream_link.h"
 #include "gateway/store/sqlite_record_store.h"
+#include "tests/common/temp_dir.h"
 
 namespace yktgw::testing {
 
@@ -27,28 +28,6 @@ namespace fs = std::filesystem;
 inline std::shared_ptr<spdlog::logger> quiet_log(const std::string& name = "test") {
   return std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::null_sink_mt>());
 }
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "outbox") {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 class FakeClock final : public Clock {
  public:

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "gateway/store/sqlite_util.h"
+#include "tests/common/temp_dir.h"
 #include "tests/gateway/policy/fakes.h"
 
 namespace yktgw {
@@ -18,28 +19,11 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using testing::FakeClock;
 using testing::shanghai_ms;
+using testing::TempDir;
 
 constexpr UtcMillis kNoon = shanghai_ms(2025, 6, 11, 12, 0);
 const std::string kCard = std::string(64, 'a');
 const std::string kOther = std::string(64, 'b');
-
-class TempDir {
- public:
-  TempDir() {
-    static int n = 0;
-    path_ = fs::temp_directory_path() /
-            ("yktgw-state-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string db() const { return (path_ / "state.db").string(); }
-
- private:
-  fs::path path_;
-};
 
 std::unique_ptr<CounterStore> open_store(const std::string& path, const Clock& clock,
                                          std::chrono::milliseconds flush = 5ms) {
@@ -128,7 +112,7 @@ TEST(CounterStore, SurvivesReopening) {
   FakeClock clock(kNoon);
   const LocalDay d = shanghai_day(kNoon);
   {
-    auto s = open_store(dir.db(), clock);
+    auto s = open_store(dir.file("state.db"), clock);
     ASSERT_TRUE(s);
     s->add_meal(kCard, d);
     EXPECT_EQ(s->try_take_offline(kCard, d, 300, 1000, 5), OfflineTake::taken);
@@ -137,7 +121,7 @@ TEST(CounterStore, SurvivesReopening) {
     s->clear_parking_entry("xiangkou-1", kOther);
   }  // closing writes what is pending
   {
-    auto s = open_store(dir.db(), clock);
+    auto s = open_store(dir.file("state.db"), clock);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->meals(kCard, d), 1);
     EXPECT_EQ(s->offline_use(kCard, d), (OfflineUse{300, 1}));
@@ -152,21 +136,22 @@ TEST(CounterStore, SurvivesReopening) {
 TEST(CounterStore, WritesBehindWithinAFewIntervals) {
   TempDir dir;
   FakeClock clock(kNoon);
-  auto s = open_store(dir.db(), clock, 5ms);
+  auto s = open_store(dir.file("state.db"), clock, 5ms);
   ASSERT_TRUE(s);
   s->add_meal(kCard, shanghai_day(kNoon));
   s->set_parking_entry("p1", kCard, kNoon);
   const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (std::chrono::steady_clock::now() < deadline &&
-         (rows_in(dir.db(), "card_day_counter") < 1 || rows_in(dir.db(), "parking_entry") < 1)) {
+         (rows_in(dir.file("state.db"), "card_day_counter") < 1 ||
+          rows_in(dir.file("state.db"), "parking_entry") < 1)) {
     std::this_thread::sleep_for(1ms);
   }
-  EXPECT_EQ(rows_in(dir.db(), "card_day_counter"), 1);
-  EXPECT_EQ(rows_in(dir.db(), "parking_entry"), 1);
+  EXPECT_EQ(rows_in(dir.file("state.db"), "card_day_counter"), 1);
+  EXPECT_EQ(rows_in(dir.file("state.db"), "parking_entry"), 1);
   EXPECT_GE(s->stats().flushes, 1u);
   s->clear_parking_entry("p1", kCard);
   ASSERT_TRUE(s->flush());
-  EXPECT_EQ(rows_in(dir.db(), "parking_entry"), 0);
+  EXPECT_EQ(rows_in(dir.file("state.db"), "parking_entry"), 0);
   EXPECT_EQ(s->stats().parking_entries, 0u) << "the deleted entry is gone from memory too";
 }
 
@@ -175,21 +160,21 @@ TEST(CounterStore, PastDaysAreDroppedAtStartAndAtRollover) {
   FakeClock clock(kNoon);
   const LocalDay d = shanghai_day(kNoon);
   {
-    auto s = open_store(dir.db(), clock);
+    auto s = open_store(dir.file("state.db"), clock);
     s->add_meal(kCard, d);
     s->add_meal(kOther, d);
   }
   clock.set(testing::utc_ms(2025, 6, 11, 16, 0));  // midnight in Shanghai
   {
-    auto s = open_store(dir.db(), clock);
+    auto s = open_store(dir.file("state.db"), clock);
     EXPECT_EQ(s->meals(kCard, d), 0) << "yesterday's meals were dropped at start";
     EXPECT_EQ(s->stats().meal_cards, 0u);
-    EXPECT_EQ(rows_in(dir.db(), "card_day_counter"), 0);
+    EXPECT_EQ(rows_in(dir.file("state.db"), "card_day_counter"), 0);
     s->add_meal(kCard, d + 1);
     clock.advance(24LL * 3600 * 1000);
     ASSERT_TRUE(s->flush());  // the writer notices the new day
     EXPECT_EQ(s->stats().meal_cards, 0u);
-    EXPECT_EQ(rows_in(dir.db(), "card_day_counter"), 0);
+    EXPECT_EQ(rows_in(dir.file("state.db"), "card_day_counter"), 0);
   }
 }
 
@@ -197,11 +182,11 @@ TEST(CounterStore, RefusesANewerSchema) {
   TempDir dir;
   FakeClock clock(kNoon);
   {
-    auto db = sqlite::Database::open(dir.db(), true);
+    auto db = sqlite::Database::open(dir.file("state.db"), true);
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->exec("PRAGMA user_version = 99"));
   }
-  auto s = CounterStore::open(CounterStore::Options{dir.db(), 5ms}, clock, nullptr);
+  auto s = CounterStore::open(CounterStore::Options{dir.file("state.db"), 5ms}, clock, nullptr);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, "schema_too_new");
 }
@@ -209,8 +194,11 @@ TEST(CounterStore, RefusesANewerSchema) {
 TEST(CounterStore, CorruptFileIsAnErrorNotACrash) {
   TempDir dir;
   FakeClock clock(kNoon);
-  { std::ofstream(dir.db()) << "this is not a database, but it is long enough to look like one"; }
-  auto s = CounterStore::open(CounterStore::Options{dir.db(), 5ms}, clock, nullptr);
+  {
+    std::ofstream(dir.file("state.db"))
+        << "this is not a database, but it is long enough to look like one";
+  }
+  auto s = CounterStore::open(CounterStore::Options{dir.file("state.db"), 5ms}, clock, nullptr);
   EXPECT_FALSE(s);
 }
 

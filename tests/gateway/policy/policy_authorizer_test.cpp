@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "gateway/policy/attendance.h"
+#include "tests/gateway/policy/engine_setup.h"
 #include "tests/gateway/policy/fakes.h"
 
 namespace yktgw {
@@ -26,13 +27,12 @@ using testing::FakeDecoder;
 using testing::FakeLink;
 using testing::FakeOnlineClient;
 using testing::FakeRecordStore;
+using testing::kDefaultGroups;
+using testing::kResident;
+using testing::kSiteWorker;
+using testing::kStaff;
+using testing::kStudent;
 using testing::shanghai_ms;
-
-const std::vector<std::string> kGroups = {"staff", "student", "site_worker", "resident"};
-constexpr HolderAttributes kStaff = 1u << (kFirstGroupBit + 0);
-constexpr HolderAttributes kStudent = 1u << (kFirstGroupBit + 1);
-constexpr HolderAttributes kSiteWorker = 1u << (kFirstGroupBit + 2);
-constexpr HolderAttributes kResident = 1u << (kFirstGroupBit + 3);
 
 // "Today" in these tests: Wednesday 2025-06-11, Asia/Shanghai.
 constexpr UtcMillis kNoon = shanghai_ms(2025, 6, 11, 12, 0);
@@ -273,17 +273,17 @@ class Harness {
       qr.add(c.id, h);
       if (c.status) list.put(h.token, *c.status, c.list_attrs);
     }
-    PolicyLoadOptions lo;
-    lo.group_names = kGroups;
     if (!file_path.empty()) {
       std::ofstream(file_path) << policies;
+      PolicyLoadOptions lo;
+      lo.group_names = kDefaultGroups;
       auto opened = PolicyFile::open(file_path, lo);
       if (!opened) ADD_FAILURE() << opened.error().message;
       if (opened) file = std::move(opened.value());
     } else {
-      auto parsed = parse_policies(policies, "test-policies.toml", lo);
-      if (!parsed) ADD_FAILURE() << parsed.error().message;
-      file = std::make_unique<PolicyFile>(parsed ? parsed.value() : nullptr);
+      auto fixed = testing::fixed_policies(policies, "test-policies.toml");
+      if (!fixed) ADD_FAILURE() << fixed.error().message;
+      file = fixed ? std::move(fixed.value()) : std::make_unique<PolicyFile>(nullptr);
     }
     counters = CounterStore::in_memory(clock);
     engine =

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/gateway/status/engine_counters.h"
+
 namespace yktgw::status {
 namespace {
 
@@ -82,24 +84,12 @@ TEST(ApiJson, StatusCarriesLinksAndAlarms) {
 
 TEST(ApiJson, StatusCarriesTheEngineCounters) {
   StatusSnapshot s;
-  s.engine = EngineView{.decisions = 10,
-                        .approved = 8,
-                        .declined = 2,
-                        .online_asked = 6,
-                        .online_answered = 3,
-                        .online_timeout = 2,
-                        .online_link_down = 4,
-                        .online_error = 1,
-                        .offline_decided = 7,
-                        .pool_busy = 5,
-                        .attendance_stored = 11,
-                        .attendance_failed = 1,
-                        .attendance_refused_quota = 4};
+  s.engine = testing::engine_counters();
   const auto j = json::parse(status_json(s));
   const auto& e = j["engine"];
-  EXPECT_EQ(e["decisions"], 10);
-  EXPECT_EQ(e["approved"], 8);
-  EXPECT_EQ(e["declined"], 2);
+  EXPECT_EQ(e["decisions"], 12);
+  EXPECT_EQ(e["approved"], 9);
+  EXPECT_EQ(e["declined"], 3);
   EXPECT_EQ(e["online"]["asked"], 6);
   EXPECT_EQ(e["online"]["answered"], 3);
   EXPECT_EQ(e["online"]["timeout"], 2);

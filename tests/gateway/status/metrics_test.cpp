@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "tests/gateway/status/engine_counters.h"
+
 namespace yktgw::status {
 namespace {
 
@@ -24,19 +26,7 @@ StatusSnapshot sample() {
   s.auth_latency.counts[3] = 5;  // <= 1 ms
   s.auth_latency.counts[kLatencyBuckets - 1] = 1;
   s.auth_latency.sum_us = 20'000'000;
-  s.engine = EngineView{.decisions = 12,
-                        .approved = 9,
-                        .declined = 3,
-                        .online_asked = 6,
-                        .online_answered = 3,
-                        .online_timeout = 2,
-                        .online_link_down = 4,
-                        .online_error = 1,
-                        .offline_decided = 7,
-                        .pool_busy = 5,
-                        .attendance_stored = 11,
-                        .attendance_failed = 1,
-                        .attendance_refused_quota = 4};
+  s.engine = testing::engine_counters();
   s.txn_received = 8;
   s.txn_stored = 7;
   s.txn_duplicate = 1;

@@ -14,30 +14,13 @@
 #include <vector>
 
 #include "gateway/store/sqlite_util.h"
+#include "tests/common/temp_dir.h"
 
 namespace yktgw {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("yktgw-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 TxnRecord record(std::string terminal, std::string txn_id) {
   TxnRecord r;
