@@ -13,6 +13,13 @@ constexpr std::int64_t kWarnIntervalMs = 10'000;
 
 void inc(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+// True for at most one caller per kWarnIntervalMs of `last_ms`: rate-limits a warning that
+// terminals or the network can trigger, from any thread.
+bool warn_due(std::atomic<std::int64_t>& last_ms, std::int64_t now_ms) {
+  std::int64_t last = last_ms.load(std::memory_order_relaxed);
+  return now_ms - last >= kWarnIntervalMs && last_ms.compare_exchange_strong(last, now_ms);
+}
+
 Reason deny_reason(CardStatus s) {
   switch (s) {
     case CardStatus::lost:
@@ -227,9 +234,7 @@ void PolicyAuthorizer::on_platform(Job& job, OnlineOutcome outcome,
   }
   if (log_) {
     // Anything the network does is remote-triggered: at most one line per interval.
-    std::int64_t last = counters_stats_.last_warn_ms.load(std::memory_order_relaxed);
-    if (job.now_ms - last >= kWarnIntervalMs &&
-        counters_stats_.last_warn_ms.compare_exchange_strong(last, job.now_ms)) {
+    if (warn_due(counters_stats_.last_warn_ms, job.now_ms)) {
       log_->warn(
           "online authorization failed outcome={} scenario={} timeouts={} link_down={} "
           "errors={}; deciding offline where the scenario allows",
@@ -308,9 +313,7 @@ void PolicyAuthorizer::record_attendance(const Job& job) const {
       // The quota is one rule for every record the gateway writes: this one is not written.
       // The gate was answered already; only the masked number may go to the log.
       inc(stats->refused_quota);
-      std::int64_t last = stats->last_quota_warn_ms.load(std::memory_order_relaxed);
-      if (log && now - last >= kWarnIntervalMs &&
-          stats->last_quota_warn_ms.compare_exchange_strong(last, now)) {
+      if (log && warn_due(stats->last_quota_warn_ms, now)) {
         log->warn(
             "attendance record not written: disk quota reached terminal={} req_id={} card={} "
             "refused_quota={}; the clock-in was answered, the terminal's own record of the tap "
@@ -320,9 +323,7 @@ void PolicyAuthorizer::record_attendance(const Job& job) const {
       return;
     }
     inc(stats->failed);
-    std::int64_t last = stats->last_warn_ms.load(std::memory_order_relaxed);
-    if (log && now - last >= kWarnIntervalMs &&
-        stats->last_warn_ms.compare_exchange_strong(last, now)) {
+    if (log && warn_due(stats->last_warn_ms, now)) {
       log->warn(
           "attendance record not stored terminal={} failed={}; the terminal's own record "
           "of the tap remains",
