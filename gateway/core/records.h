@@ -74,7 +74,7 @@ struct AuthResponse {
   Fen amount_fen = 0;         // to charge, after any discount; 0 when declined
   std::string card_masked;    // shown on the terminal's display; never the full number
   Fen amount_before_fen = 0;  // as requested, before any discount; 0: same as amount_fen
-  std::string rule;           // the policy rule that decided, e.g. "canteen.age_80"; may be empty
+  std::string rule{};         // the policy rule that decided, e.g. "canteen.age_80"; may be empty
   int service_item = 0;       // item of the district catalogue (1..47); 0 when not mapped
 
   bool operator==(const AuthResponse&) const = default;

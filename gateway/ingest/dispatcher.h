@@ -96,9 +96,9 @@ class Dispatcher {
     const TxnAnnotator* annotator = nullptr;
     // True while the data directory is at its disk quota: new records are not taken (and so
     // not acked; terminals keep them) until forwarding and pruning free space.
-    std::function<bool()> store_full;
+    std::function<bool()> store_full{};
     // Called after records were committed, so forwarding need not wait for its next poll.
-    std::function<void()> records_committed;
+    std::function<void()> records_committed{};
   };
 
   Dispatcher(Deps deps, DispatcherOptions options);

@@ -833,8 +833,10 @@ void Forwarder::Destination::publish_stats() {
   s.retries = retry_answers_;
   s.batches_rejected = batches_rejected_;
   s.last_error = last_error_;
-  std::optional<UtcMillis> oldest = tail_count_ > 0 ? tail_oldest_ : std::nullopt;
-  auto older = [&](UtcMillis t) { oldest = oldest ? std::min(*oldest, t) : t; };
+  // The oldest receive time of what is still to deliver; kNothing when there is nothing.
+  constexpr UtcMillis kNothing = std::numeric_limits<UtcMillis>::max();
+  UtcMillis oldest = tail_count_ > 0 && tail_oldest_ ? *tail_oldest_ : kNothing;
+  auto older = [&](UtcMillis t) { oldest = std::min(oldest, t); };
   for (const Flight& f : stream_) {
     if (f.state == FlightState::done) continue;
     s.backlog += f.batch.count;
@@ -847,7 +849,7 @@ void Forwarder::Destination::publish_stats() {
     older(pending_form_->oldest_received_ms);
   }
   s.backlog += tail_count_;
-  if (oldest) s.lag_ms = std::max<std::int64_t>(0, clock_.wall_ms() - *oldest);
+  if (oldest != kNothing) s.lag_ms = std::max<std::int64_t>(0, clock_.wall_ms() - oldest);
   if (finished_) {
     s.state = DestinationState::stopped;
   } else if (!link_) {

@@ -893,20 +893,21 @@ TEST_F(Chaos, LongPlatformOutageHoldsTheBacklogAtTheDiskQuotaThenDrainsInOrder) 
   // Until the quota is reached and the alarm stands. At first it may clear once: pruning at
   // the quota deletes the records forwarded before the outage, which frees their space.
   const std::string records_db = files_.data_dir + "/records.db";
-  std::optional<Steady::time_point> up_since;
+  constexpr Steady::time_point kNotUp = Steady::time_point::min();
+  Steady::time_point up_since = kNotUp;  // since when the alarm has stood
   ASSERT_TRUE(eventually(
       [&] {
         if (alarm_codes(http).count("disk_quota") == 0) {
-          up_since.reset();
-        } else if (!up_since) {
+          up_since = kNotUp;
+        } else if (up_since == kNotUp) {
           up_since = Steady::now();
         }
-        return up_since && Steady::now() - *up_since >= 2s;
+        return up_since != kNotUp && Steady::now() - up_since >= 2s;
       },
       std::chrono::seconds(seconds - 2) - hold, 250ms))
       << "the quota was never reached; kept " << quota_usage(files_.data_dir).kept << "\n"
       << tail(read_file(files_.log));
-  const double reached_s = std::chrono::duration<double>(*up_since - start).count();
+  const double reached_s = std::chrono::duration<double>(up_since - start).count();
   EXPECT_NE(read_file(files_.log).find("disk quota reached"), std::string::npos);
 
   // At the quota: the records held stay put and the usage bounded, while the alarm stands.

@@ -522,7 +522,9 @@ TEST_F(ForwarderTest, CompressionBesideReadingKeepsIdsAndOrderAcrossAStop) {
   for (const auto& b : first) {
     EXPECT_TRUE(resent.contains(b.id)) << b.id;
     for (const auto& s : sent) {
-      if (s.id == b.id) EXPECT_EQ(s, b) << "same id, same records, same bytes";
+      if (s.id == b.id) {
+        EXPECT_EQ(s, b) << "same id, same records, same bytes";
+      }
     }
   }
   std::multiset<std::uint64_t> seen;

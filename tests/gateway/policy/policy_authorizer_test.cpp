@@ -381,14 +381,14 @@ enum class Platform { none, approve, approve_less, decline_frozen, decline_unkno
 struct Row {
   std::string name;
   std::string terminal;
-  std::string scenario;  // empty: the terminal's own scenario name (taken from the row's intent)
+  std::string scenario{};  // empty: the terminal's own scenario name (taken from the row's intent)
   std::string card;
   Fen amount = 0;
   CredentialType type = CredentialType::card;
   UtcMillis at = kNoon;
   bool link_up = false;
   Platform platform = Platform::none;
-  std::function<void(Harness&)> setup;
+  std::function<void(Harness&)> setup{};
   // expected
   Decision decision = Decision::approve;
   Reason reason = Reason::ok;
@@ -944,9 +944,15 @@ TEST_P(RuleTable, Decides) {
   EXPECT_EQ(r.amount_fen, row.amount_fen);
   EXPECT_EQ(r.amount_before_fen, row.amount_before_fen);
   EXPECT_EQ(r.mode, row.mode);
-  if (row.service_item >= 0) EXPECT_EQ(r.service_item, row.service_item);
-  if (row.decision == Decision::decline) EXPECT_EQ(r.amount_fen, 0);
-  if (row.platform == Platform::none) EXPECT_EQ(engine.online.calls(), 0u);
+  if (row.service_item >= 0) {
+    EXPECT_EQ(r.service_item, row.service_item);
+  }
+  if (row.decision == Decision::decline) {
+    EXPECT_EQ(r.amount_fen, 0);
+  }
+  if (row.platform == Platform::none) {
+    EXPECT_EQ(engine.online.calls(), 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryRule, RuleTable, ::testing::ValuesIn(rows()),

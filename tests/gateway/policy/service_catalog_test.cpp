@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace yktgw {
 namespace {
@@ -14,13 +12,6 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 const fs::path kCatalog = fs::path(YKTGW_SOURCE_DIR) / "config" / "service-items.toml";
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
 
 TEST(ServiceCatalog, TheAnnexHas47ItemsAndLoads) {
   auto c = load_service_catalog(kCatalog.string());

@@ -138,7 +138,9 @@ TEST(Population, AttributesFollowTheNumberAndCoverEveryGroup) {
     if (c.attributes & kGroupSiteWorker) ++by["site_worker"];
     if (c.attributes & kGroupResident) ++by["resident"];
     // Residents of the community pilot are Wulong holders.
-    if (c.attributes & kGroupResident) EXPECT_TRUE(c.card_no.starts_with("500156"));
+    if (c.attributes & kGroupResident) {
+      EXPECT_TRUE(c.card_no.starts_with("500156"));
+    }
   }
   const double n = static_cast<double>(cards.size());
   EXPECT_NEAR(by["local"] / n, 0.80, 0.02);
