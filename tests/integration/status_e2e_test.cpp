@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/harness.h"
 
@@ -64,6 +65,19 @@ class StatusE2E : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = make_temp_dir(std::string("status-") + info->name());
     broker_ = std::make_unique<Broker>(dir_);
+  }
+
+  // `yktgw-sim run` against this broker and site with the population start_gateway() lists
+  // (seed 42, 300 cards): `terminals` terminals at `rate` messages/s for `duration` s, then `extra`.
+  std::vector<std::string> sim_run(const std::string& terminals, const std::string& rate,
+                                   const std::string& duration,
+                                   const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args{bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(),
+                                  "--site", kSite, "--terminals", terminals, "--rate", rate,
+                                  "--duration", duration, "--seed", "42", "--cards", "300",
+                                  "--quiet"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
   }
 
   // Starts a gateway whose card list is the simulator's population (seed 42, 300 cards).
@@ -120,11 +134,7 @@ class StatusE2E : public ::testing::Test {
 TEST_F(StatusE2E, ApiAndMetricsEqualWhatTheSimulatorSent) {
   start_gateway();
   std::string out;
-  ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site",
-                         kSite, "--terminals", "12", "--rate", "60", "--duration", "3", "--seed",
-                         "42", "--cards", "300", "--txn-ratio", "0.8", "--quiet"},
-                        &out),
-            0)
+  ASSERT_EQ(run_command(sim_run("12", "60", "3", {"--txn-ratio", "0.8"}), &out), 0)
       << out;
   // The summary is the last line that is a JSON object (stderr is mixed in).
   std::string summary;
@@ -359,11 +369,7 @@ TEST_F(StatusE2E, LiveDistrictLinkShowsConnectedAckedAndDrained) {
   const long long before = now_ms();
   start_gateway(platform.gateway_toml());
   std::string out;
-  ASSERT_EQ(run_command({bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site",
-                         kSite, "--terminals", "6", "--rate", "60", "--duration", "2", "--seed",
-                         "42", "--cards", "300", "--txn-ratio", "1", "--quiet"},
-                        &out),
-            0)
+  ASSERT_EQ(run_command(sim_run("6", "60", "2", {"--txn-ratio", "1"}), &out), 0)
       << out;
   json district, s;
   const auto deadline = std::chrono::steady_clock::now() + 15s;
@@ -445,10 +451,7 @@ TEST_F(StatusE2E, TerminalGoingOfflineShowsWithinSeconds) {
 TEST_F(StatusE2E, KilledTerminalsTurnOfflineThroughTheirLastWill) {
   start_gateway();
   TestClient watcher(broker_->uri(), "will-watcher", {"ykt/v1/" + kSite + "/+/status"});
-  Process sim = Process::spawn(
-      {bin_dir() + "/yktgw-sim", "run", "--broker", broker_->uri(), "--site", kSite, "--terminals",
-       "3", "--rate", "3", "--duration", "120", "--seed", "42", "--cards", "300", "--quiet"},
-      dir_ + "/sim.out");
+  Process sim = Process::spawn(sim_run("3", "3", "120"), dir_ + "/sim.out");
   auto sim_states = [&]() {
     std::map<std::string, std::string> states;
     const json t = get_json("/api/v1/terminals");
